@@ -1,0 +1,165 @@
+//! The engine's ports: the only ways it touches the outside world.
+//!
+//! Invariant: the engine does no I/O of its own. Processes, files and
+//! persistence live behind [`Executor`], [`Workspace`] and [`Store`], which the
+//! crates `slipway-exec` and `slipway-store` implement. `slipway run` and the
+//! server plug different implementations into the same engine.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::records::{ArtifactRecord, CacheEntry, Digest, KeyManifest, Record, RunMeta, RunSummary};
+
+pub use slipway_logs::{SecretMasker, Stream};
+pub use slipway_spec::model::Shell;
+
+/// Cancellation: the value flips to `true` once; executors kill what they run.
+pub type CancelSignal = tokio::sync::watch::Receiver<bool>;
+
+/// Error from an executor or a workspace, already phrased for a user.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ExecError(pub String);
+
+/// Error from a store, already phrased for a user.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// What a job asks of the executor before its first step.
+#[derive(Debug, Clone)]
+pub struct WorkspaceRequest {
+    /// Run number, for naming a per-job directory.
+    pub run: String,
+    /// The job instance key, e.g. `test (linux, 1)`.
+    pub job_key: String,
+}
+
+/// One step, fully rendered: no expressions left.
+#[derive(Debug)]
+pub struct StepCommand<'a> {
+    /// The `run:` text after interpolation.
+    pub script: &'a str,
+    pub shell: Shell,
+    /// Variables added to the agent's environment, in order (later wins).
+    pub env: &'a [(String, String)],
+    /// Working directory relative to the workspace root.
+    pub workdir: Option<&'a str>,
+    /// Wall-clock limit for this attempt.
+    pub timeout: Option<Duration>,
+}
+
+/// How a step's process ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum StepExit {
+    Exited(i32),
+    Signalled(i32),
+    TimedOut,
+    Cancelled,
+    /// The process could not be started (bad workdir, shell missing, ...).
+    SpawnFailed(String),
+}
+
+impl StepExit {
+    pub fn success(&self) -> bool {
+        matches!(self, StepExit::Exited(0))
+    }
+}
+
+/// Receives a step's output, line by line, already masked.
+///
+/// `flush` is called after each chunk read from the process, so a sink can
+/// batch its own writes (one lock of the terminal per chunk, not per line).
+pub trait LineSink: Send {
+    fn line(&mut self, stream: Stream, ts_ms: u64, line: &[u8]);
+    fn flush(&mut self);
+}
+
+/// Creates the place a job's steps run in.
+pub trait Executor: Send + Sync + 'static {
+    type Workspace: Workspace;
+    fn prepare(
+        &self,
+        req: &WorkspaceRequest,
+    ) -> impl Future<Output = Result<Self::Workspace, ExecError>> + Send;
+}
+
+/// A job's working directory and the means to run its steps there.
+pub trait Workspace: Send + 'static {
+    /// Absolute path of the workspace root (where `slipway.yml` sits).
+    fn root(&self) -> &Path;
+
+    /// Runs one step to completion. The whole process group is killed on
+    /// timeout or cancellation (SIGTERM, a grace period, SIGKILL), so
+    /// nothing the step started outlives it.
+    fn run_step(
+        &mut self,
+        cmd: StepCommand<'_>,
+        masker: &SecretMasker,
+        sink: &mut dyn LineSink,
+        cancel: &CancelSignal,
+    ) -> impl Future<Output = StepExit> + Send;
+
+    /// Files matched by the globs (relative to the root), sorted by path,
+    /// each with the BLAKE3 digest of its content.
+    fn hash_inputs(&self, globs: &[String]) -> Result<Vec<(String, Digest)>, ExecError>;
+
+    /// Files matched by the globs, relative paths, sorted.
+    fn glob(&self, globs: &[String]) -> Result<Vec<String>, ExecError>;
+
+    /// Reads a file relative to the root, refusing paths that leave it and
+    /// files larger than `max_bytes`.
+    fn read_file(&self, rel: &str, max_bytes: u64) -> Result<Vec<u8>, ExecError>;
+
+    /// Removes what `prepare` created (a clean checkout); a no-op for the
+    /// directory the user works in.
+    fn release(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Persistence of runs, logs, artifacts and caches.
+///
+/// Methods are synchronous and cheap (append a line, write a small file);
+/// the engine moves the heavy ones (artifact hashing and copying, directory
+/// caches) to a blocking thread.
+pub trait Store: Send + Sync + 'static {
+    type StepLog: StepLog;
+
+    /// Allocates the next run number and records the run's metadata.
+    fn begin_run(&self, meta: &RunMeta) -> Result<String, StoreError>;
+    /// Appends one transition to the run's record. Called before the engine
+    /// acts on it.
+    fn record(&self, run: &str, record: &Record) -> Result<(), StoreError>;
+    /// Opens the log of one step for appending.
+    fn open_step_log(&self, run: &str, job_key: &str, step: usize) -> Result<Self::StepLog, StoreError>;
+    /// Writes the final summary of a run.
+    fn finish_run(&self, run: &str, summary: &RunSummary) -> Result<(), StoreError>;
+
+    /// Stores the file or directory `rel_path` under the workspace `root`
+    /// content-addressed. Refuses absolute paths, `..`, and symlinks that
+    /// point outside the root.
+    fn store_artifact(&self, root: &Path, name: &str, rel_path: &str) -> Result<ArtifactRecord, StoreError>;
+    /// Puts an artifact back at its path under `root`.
+    fn restore_artifact(&self, record: &ArtifactRecord, root: &Path) -> Result<(), StoreError>;
+
+    /// Looks up a job cache entry by key.
+    fn cache_get(&self, key: &Digest) -> Result<Option<CacheEntry>, StoreError>;
+    fn cache_put(&self, key: &Digest, entry: &CacheEntry) -> Result<(), StoreError>;
+    /// The key manifest of the job's previous run, for explaining a miss.
+    fn last_manifest(&self, job_identity: &str) -> Result<Option<KeyManifest>, StoreError>;
+    fn save_manifest(&self, job_identity: &str, manifest: &KeyManifest) -> Result<(), StoreError>;
+
+    /// Restores a directory cache saved under `key` into `paths` (relative to
+    /// `root`, or absolute / `~/`-prefixed). Returns whether it was found.
+    fn dir_cache_restore(&self, key: &str, paths: &[String], root: &Path) -> Result<bool, StoreError>;
+    /// Saves `paths` under `key` unless the key exists already.
+    fn dir_cache_save(&self, key: &str, paths: &[String], root: &Path) -> Result<(), StoreError>;
+}
+
+/// An open step log.
+pub trait StepLog: Send + 'static {
+    fn write_line(&mut self, stream: Stream, ts_ms: u64, line: &[u8]) -> Result<(), StoreError>;
+    /// Flushes and closes the log.
+    fn finish(self) -> Result<(), StoreError>;
+}
