@@ -2,7 +2,7 @@
 
 use crate::model::{Outcome, ResultElements, TestCase};
 use crate::parse::{DETAILS_LIMIT, MESSAGE_LIMIT};
-use crate::text::{cap, CappedText};
+use crate::text::{CappedText, cap};
 
 /// Result parts kept per case; further ones are counted but their text is dropped, so that a
 /// case with thousands of `<failure>` elements stays bounded in memory.
@@ -151,7 +151,10 @@ impl CaseBuilder {
         } else if counts.failures > 0 {
             (Outcome::Failed, &[ResultKind::Failure])
         } else if self.case.flaky_attempts > 0 {
-            (Outcome::Flaky, &[ResultKind::FlakyFailure, ResultKind::FlakyError])
+            (
+                Outcome::Flaky,
+                &[ResultKind::FlakyFailure, ResultKind::FlakyError],
+            )
         } else if counts.skipped > 0 {
             (Outcome::Skipped, &[ResultKind::Skipped])
         } else if self.not_run {
@@ -160,7 +163,10 @@ impl CaseBuilder {
             (Outcome::Passed, &[])
         };
         self.case.outcome = outcome;
-        let mut relevant = self.parts.into_iter().filter(|p| deciding.contains(&p.kind));
+        let mut relevant = self
+            .parts
+            .into_iter()
+            .filter(|p| deciding.contains(&p.kind));
         if outcome == Outcome::Flaky {
             if let Some(first) = relevant.next() {
                 self.case.message = first.message;

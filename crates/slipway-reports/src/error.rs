@@ -4,7 +4,9 @@
 /// into the decoded text, which is the file itself for UTF-8 input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {
-    #[error("report is {size} bytes, more than the {limit}-byte limit; split it or raise the limit")]
+    #[error(
+        "report is {size} bytes, more than the {limit}-byte limit; split it or raise the limit"
+    )]
     TooLarge { size: usize, limit: usize },
 
     #[error("report is empty")]

@@ -69,10 +69,15 @@ pub struct Suite {
 /// runners write only the summary), since the attributes of real files often lie.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclaredCounts {
+    /// `tests`: cases the suite claims to hold.
     pub tests: Option<u64>,
+    /// `failures`.
     pub failures: Option<u64>,
+    /// `errors`.
     pub errors: Option<u64>,
+    /// `skipped` (or `skips`).
     pub skipped: Option<u64>,
+    /// `disabled` (nextest, tst, GoogleTest).
     pub disabled: Option<u64>,
 }
 
@@ -122,14 +127,18 @@ impl TestCase {
 /// Number of each result element inside one `<testcase>`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultElements {
+    /// `<failure>` elements.
     pub failures: u32,
+    /// `<error>` elements.
     pub errors: u32,
+    /// `<skipped>` elements.
     pub skipped: u32,
 }
 
 /// What became of a test case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Outcome {
+    /// Passed at the first attempt (or held no result element).
     Passed,
     /// An assertion failed (`<failure>`).
     Failed,

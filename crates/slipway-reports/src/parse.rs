@@ -1,15 +1,15 @@
 //! The event loop that turns JUnit XML into a [`Report`].
 
+use quick_xml::Reader;
 use quick_xml::XmlVersion;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesRef, BytesStart, Event};
-use quick_xml::Reader;
 
 use crate::case::{CaseBuilder, ResultKind, ResultPart};
 use crate::error::ReportError;
 use crate::model::{DeclaredCounts, Report, Suite};
-use crate::text::{cap, decode, line_column, parse_count, parse_seconds, CappedText};
+use crate::text::{CappedText, cap, decode, line_column, parse_count, parse_seconds};
 
 /// Largest input accepted, in bytes.
 pub const MAX_INPUT_BYTES: usize = 256 * 1024 * 1024;
@@ -44,11 +44,16 @@ pub fn parse_junit(xml: &[u8]) -> Result<Report, ReportError> {
 
 /// An open element and what its text is for.
 enum Frame {
-    Suite { index: usize },
+    Suite {
+        index: usize,
+    },
     Case,
     Result(ResultPart),
     StackTrace(CappedText),
-    Output { stderr: bool, text: CappedText },
+    Output {
+        stderr: bool,
+        text: CappedText,
+    },
     /// `<testsuites>`, `<properties>` and anything unknown: children are still visited.
     Other,
 }
@@ -91,6 +96,9 @@ impl<'a> Parser<'a> {
                 Event::Empty(start) => {
                     self.open(&start)?;
                     self.close();
+                    if self.stack.is_empty() {
+                        break;
+                    }
                 }
                 Event::End(_) => {
                     self.close();
@@ -141,17 +149,17 @@ impl<'a> Parser<'a> {
         let in_case = matches!(parent, Some(Frame::Case));
         let in_result = matches!(parent, Some(Frame::Result(_)));
         let in_suite = matches!(parent, Some(Frame::Suite { .. }));
-        let in_suite_scope = matches!(parent, None | Some(Frame::Suite { .. }) | Some(Frame::Other))
-            && self.case.is_none();
+        let in_suite_scope = matches!(
+            parent,
+            None | Some(Frame::Suite { .. }) | Some(Frame::Other)
+        ) && self.case.is_none();
         let frame = match name {
             "testsuite" if in_suite_scope => self.open_suite(start)?,
             "testcase" if in_suite_scope => self.open_case(start)?,
-            "system-out" | "system-err" if in_case || in_suite => {
-                Frame::Output {
-                    stderr: name == "system-err",
-                    text: CappedText::new(OUTPUT_LIMIT),
-                }
-            }
+            "system-out" | "system-err" if in_case || in_suite => Frame::Output {
+                stderr: name == "system-err",
+                text: CappedText::new(OUTPUT_LIMIT),
+            },
             "stackTrace" if in_result => Frame::StackTrace(CappedText::new(DETAILS_LIMIT)),
             _ => match ResultKind::from_element(name) {
                 Some(kind) if in_case => self.open_result(kind, start)?,
@@ -215,7 +223,11 @@ impl<'a> Parser<'a> {
         Ok(Frame::Case)
     }
 
-    fn open_result(&mut self, kind: ResultKind, start: &BytesStart<'_>) -> Result<Frame, ReportError> {
+    fn open_result(
+        &mut self,
+        kind: ResultKind,
+        start: &BytesStart<'_>,
+    ) -> Result<Frame, ReportError> {
         let mut part = ResultPart::new(kind);
         for attr in start.attributes() {
             let attr = attr.map_err(|e| self.xml_error(e.to_string()))?;

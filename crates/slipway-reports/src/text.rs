@@ -20,7 +20,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
-        Err(_) if declares_latin1(bytes) => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+        Err(_) if declares_latin1(bytes) => {
+            Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())
+        }
         Err(_) => String::from_utf8_lossy(bytes),
     }
 }
@@ -40,9 +42,16 @@ fn declares_latin1(bytes: &[u8]) -> bool {
     };
     let decl = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
     decl.starts_with("<?xml")
-        && ["iso-8859-1", "iso8859-1", "latin1", "latin-1", "windows-1252", "cp1252"]
-            .iter()
-            .any(|name| decl.contains(name))
+        && [
+            "iso-8859-1",
+            "iso8859-1",
+            "latin1",
+            "latin-1",
+            "windows-1252",
+            "cp1252",
+        ]
+        .iter()
+        .any(|name| decl.contains(name))
 }
 
 /// Text gathered from an element, keeping at most `limit` bytes so that a huge `<system-out>`
@@ -144,10 +153,15 @@ pub(crate) fn parse_count(raw: &str) -> Option<u64> {
 
 /// 1-based line and column (in bytes) of a byte offset.
 pub(crate) fn line_column(text: &str, offset: u64) -> (u64, u64) {
-    let offset = usize::try_from(offset).unwrap_or(usize::MAX).min(text.len());
+    let offset = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(text.len());
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
     (line, (offset - line_start) as u64 + 1)
 }
 

@@ -45,7 +45,11 @@ impl Report {
     pub fn totals(&self) -> Totals {
         let mut totals = Totals::default();
         count_cases(self, &mut totals);
-        for suite in self.suites.iter().filter(|s| s.depth == 0 && s.case_count == 0) {
+        for suite in self
+            .suites
+            .iter()
+            .filter(|s| s.depth == 0 && s.case_count == 0)
+        {
             add_declared(suite, &mut totals);
         }
         totals.runs_passed = signed(totals.runs)

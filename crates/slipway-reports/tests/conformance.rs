@@ -11,7 +11,9 @@ const SKIPPED: &[(&str, &str)] = &[];
 fn conformance_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("SLIPWAY_CONFORMANCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+        });
     dir.join("junit").is_dir().then_some(dir)
 }
 
@@ -30,7 +32,10 @@ fn xml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn stat(stats: &serde_json::Value, key: &str) -> i64 {
-    stats.get(key).and_then(serde_json::Value::as_i64).unwrap_or(i64::MIN)
+    stats
+        .get(key)
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(i64::MIN)
 }
 
 fn as_i64(count: u64) -> i64 {
@@ -56,7 +61,8 @@ fn actual_stats(totals: &Totals) -> Vec<(&'static str, i64)> {
 /// Compares one file with its `.results.json`; `Err` says what differs.
 fn check(xml_path: &Path) -> Result<(), String> {
     let json_path = xml_path.with_extension("results.json");
-    let json = std::fs::read_to_string(&json_path).map_err(|e| format!("reading {json_path:?}: {e}"))?;
+    let json =
+        std::fs::read_to_string(&json_path).map_err(|e| format!("reading {json_path:?}: {e}"))?;
     let expected: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
     let stats = expected.get("stats").ok_or("no stats in results.json")?;
     let expects_error = stats
@@ -89,7 +95,9 @@ fn check(xml_path: &Path) -> Result<(), String> {
 #[test]
 fn publish_unit_test_result_totals() {
     let Some(dir) = conformance_dir() else {
-        println!("skipped: conformance data not found (set SLIPWAY_CONFORMANCE_DIR or place it at ../shared/conformance)");
+        println!(
+            "skipped: conformance data not found (set SLIPWAY_CONFORMANCE_DIR or place it at ../shared/conformance)"
+        );
         return;
     };
     let junit = dir.join("junit");
@@ -99,7 +107,11 @@ fn publish_unit_test_result_totals() {
     assert!(!files.is_empty(), "no XML files under {junit:?}");
     let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
     for file in &files {
-        let relative = file.strip_prefix(&junit).unwrap_or(file).to_string_lossy().into_owned();
+        let relative = file
+            .strip_prefix(&junit)
+            .unwrap_or(file)
+            .to_string_lossy()
+            .into_owned();
         if let Some((_, reason)) = SKIPPED.iter().find(|(name, _)| *name == relative) {
             println!("SKIP {relative}: {reason}");
             skipped += 1;
@@ -116,14 +128,19 @@ fn publish_unit_test_result_totals() {
             }
         }
     }
-    println!("publish-unit-test-result: {passed} passed, {} failed, {skipped} skipped", failed.len());
+    println!(
+        "publish-unit-test-result: {passed} passed, {} failed, {skipped} skipped",
+        failed.len()
+    );
     assert!(failed.is_empty(), "failing vectors: {failed:?}");
 }
 
 #[test]
 fn xxe_vectors_never_resolve_entities() {
     let Some(dir) = conformance_dir() else {
-        println!("skipped: conformance data not found (set SLIPWAY_CONFORMANCE_DIR or place it at ../shared/conformance)");
+        println!(
+            "skipped: conformance data not found (set SLIPWAY_CONFORMANCE_DIR or place it at ../shared/conformance)"
+        );
         return;
     };
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
@@ -138,7 +155,11 @@ fn xxe_vectors_never_resolve_entities() {
             Err(error) => println!("pass {}: rejected ({error})", file.display()),
             Ok(report) => {
                 let json = serde_json::to_string(&report).unwrap_or_default();
-                assert!(!json.contains(first_passwd_line), "{} leaked /etc/passwd", file.display());
+                assert!(
+                    !json.contains(first_passwd_line),
+                    "{} leaked /etc/passwd",
+                    file.display()
+                );
                 println!("pass {}: parsed without resolving entities", file.display());
             }
         }
