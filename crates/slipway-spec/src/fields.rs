@@ -1,0 +1,89 @@
+//! Which expression contexts and functions each field of the file may use.
+//!
+//! Follows GitHub Actions' context availability: what a field can see depends on when it is
+//! evaluated. A job's `if` runs before the job starts (no `steps`, no `job` status); the
+//! pipeline's `env` is evaluated once per run (only `inputs`, `git`, `secrets`). `secrets`
+//! appears only in `env:` values, so a secret reaches a step only through a variable the file
+//! names, and the masker knows where each secret can show up.
+
+/// A field holding an expression or template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    PipelineEnv,
+    JobName,
+    JobIf,
+    JobEnv,
+    JobOutput,
+    CacheKey,
+    StepName,
+    StepIf,
+    StepRun,
+    StepEnv,
+    StepWorkdir,
+}
+
+impl Field {
+    /// How the field is named in messages.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Field::PipelineEnv => "the pipeline's `env`",
+            Field::JobName => "a job's `name`",
+            Field::JobIf => "a job's `if`",
+            Field::JobEnv => "a job's `env`",
+            Field::JobOutput => "a job's `outputs`",
+            Field::CacheKey => "`cache.key`",
+            Field::StepName => "a step's `name`",
+            Field::StepIf => "a step's `if`",
+            Field::StepRun => "a step's `run`",
+            Field::StepEnv => "a step's `env`",
+            Field::StepWorkdir => "a step's `workdir`",
+        }
+    }
+
+    /// The contexts the field may use.
+    pub(crate) fn contexts(self) -> &'static [&'static str] {
+        match self {
+            Field::PipelineEnv => &["inputs", "git", "secrets"],
+            Field::JobName => &["env", "matrix", "needs", "inputs", "git"],
+            Field::JobIf => &["env", "matrix", "needs", "inputs", "git"],
+            Field::JobEnv => &["env", "matrix", "needs", "inputs", "git", "secrets"],
+            Field::CacheKey => &["env", "matrix", "needs", "inputs", "git"],
+            Field::JobOutput
+            | Field::StepName
+            | Field::StepIf
+            | Field::StepRun
+            | Field::StepWorkdir => &["env", "matrix", "steps", "needs", "inputs", "git", "job"],
+            Field::StepEnv => &[
+                "env", "matrix", "steps", "needs", "inputs", "git", "job", "secrets",
+            ],
+        }
+    }
+
+    /// Whether `success()`, `failure()`, `always()`, `cancelled()` may be called.
+    pub(crate) fn status_functions(self) -> bool {
+        matches!(self, Field::JobIf | Field::StepIf)
+    }
+
+    /// Whether `hashFiles()` may be called (it reads the workspace, so only inside a job).
+    pub(crate) fn hash_files(self) -> bool {
+        matches!(
+            self,
+            Field::CacheKey
+                | Field::StepName
+                | Field::StepIf
+                | Field::StepRun
+                | Field::StepEnv
+                | Field::StepWorkdir
+                | Field::JobOutput
+        )
+    }
+
+    /// The help for a context the field may not use.
+    pub(crate) fn context_help(self, context: &str) -> String {
+        if context == "secrets" {
+            return "map the secret into an environment variable with `env:` (e.g. `TOKEN: ${{ secrets.TOKEN }}`) and use `$TOKEN` instead".to_string();
+        }
+        let allowed = self.contexts().join(", ");
+        format!("{} may use only these contexts: {allowed}", self.describe())
+    }
+}

@@ -1,0 +1,306 @@
+//! The keys of every object in the file format, and the JSON Schema built from them.
+//!
+//! The validator takes its list of allowed keys from the same tables, so the schema cannot
+//! drift from what the parser accepts.
+
+use serde_json::{Value, json};
+
+/// One key of an object in the file format.
+pub(crate) struct KeyDef {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub schema: fn() -> Value,
+}
+
+const fn key(name: &'static str, doc: &'static str, schema: fn() -> Value) -> KeyDef {
+    KeyDef { name, doc, schema }
+}
+
+pub(crate) const PIPELINE_KEYS: &[KeyDef] = &[
+    key("name", "Display name of the pipeline.", string),
+    key("on", "Events that start a run.", triggers),
+    key(
+        "env",
+        "Environment for every job; may use `inputs`, `git`, `secrets`.",
+        env,
+    ),
+    key("jobs", "The jobs, by id.", jobs),
+];
+
+pub(crate) const TRIGGER_KEYS: &[KeyDef] = &[
+    key("push", "Branch pushes.", ref_filter_or_null),
+    key("pull_request", "Pull requests.", ref_filter_or_null),
+    key("tag", "Tag pushes.", ref_filter_or_null),
+    key("schedule", "Cron schedules (UTC).", schedule),
+    key("manual", "Runs started by hand, with typed inputs.", manual),
+];
+
+pub(crate) const FILTER_KEYS: &[KeyDef] = &[
+    key("branches", "Branch globs to include.", string_list),
+    key("branches-ignore", "Branch globs to exclude.", string_list),
+    key("tags", "Tag globs to include.", string_list),
+    key("tags-ignore", "Tag globs to exclude.", string_list),
+    key(
+        "paths",
+        "Changed-path globs; the run starts only if one matches.",
+        string_list,
+    ),
+    key(
+        "paths-ignore",
+        "Changed-path globs that do not start a run.",
+        string_list,
+    ),
+];
+
+pub(crate) const MANUAL_KEYS: &[KeyDef] = &[key("inputs", "Typed inputs, by name.", manual_inputs)];
+
+pub(crate) const INPUT_KEYS: &[KeyDef] = &[
+    key(
+        "type",
+        "string (default), boolean, number or choice.",
+        input_type,
+    ),
+    key("required", "Whether the input must be given.", boolean),
+    key("default", "Value when not given.", scalar),
+    key("description", "Shown in the UI and CLI.", string),
+    key("options", "Allowed values of a choice input.", string_list),
+];
+
+pub(crate) const SCHEDULE_KEYS: &[KeyDef] = &[key(
+    "cron",
+    "Five fields: minute hour day-of-month month day-of-week.",
+    string,
+)];
+
+pub(crate) const JOB_KEYS: &[KeyDef] = &[
+    key("name", "Display name; may use `matrix`.", string),
+    key("needs", "Jobs that must succeed first.", string_or_list),
+    key(
+        "matrix",
+        "Axes expanding the job into several instances.",
+        matrix,
+    ),
+    key(
+        "if",
+        "Condition evaluated when the job becomes ready.",
+        condition,
+    ),
+    key("env", "Environment of every step.", env),
+    key("shell", "Shell for `run:` scripts.", shell),
+    key("steps", "Commands run in order in one workspace.", steps),
+    key("timeout", "Time limit of the whole job.", duration),
+    key("retry", "Extra attempts after a failure.", count),
+    key(
+        "continue-on-error",
+        "A failure does not fail the run.",
+        boolean,
+    ),
+    key(
+        "outputs",
+        "Values published as `needs.<job>.outputs.<name>`.",
+        string_map,
+    ),
+    key(
+        "artifacts",
+        "Files kept after the job: a list of paths or a map of name to path.",
+        artifacts,
+    ),
+    key(
+        "inputs",
+        "Globs of files whose contents key the job cache.",
+        string_list,
+    ),
+    key(
+        "cache",
+        "A directory cache restored before and saved after the job.",
+        cache,
+    ),
+    key("reports", "Test reports parsed after the job.", reports),
+];
+
+pub(crate) const STEP_KEYS: &[KeyDef] = &[
+    key(
+        "id",
+        "Identifier exposing `steps.<id>.outputs`.",
+        identifier,
+    ),
+    key("name", "Display name.", string),
+    key("run", "The script.", string),
+    key(
+        "env",
+        "Environment of this step; the only place `secrets` may be used.",
+        env,
+    ),
+    key(
+        "workdir",
+        "Working directory, relative to the workspace.",
+        string,
+    ),
+    key("timeout", "Time limit of this step.", duration),
+    key("retry", "Extra attempts after a failure.", count),
+    key(
+        "continue-on-error",
+        "A failure does not fail the job.",
+        boolean,
+    ),
+    key(
+        "if",
+        "Condition; by default a step runs only while the job succeeds.",
+        condition,
+    ),
+    key("shell", "Shell for this step.", shell),
+];
+
+pub(crate) const CACHE_KEYS: &[KeyDef] = &[
+    key("key", "Cache key; usually uses `hashFiles(…)`.", string),
+    key("paths", "Directories to restore and save.", string_list),
+];
+
+pub(crate) const REPORT_KEYS: &[KeyDef] = &[key("junit", "Globs of JUnit XML files.", string_list)];
+
+pub(crate) fn names(keys: &[KeyDef]) -> impl Iterator<Item = &'static str> + Clone + '_ {
+    keys.iter().map(|k| k.name)
+}
+
+/// The JSON Schema (draft 2020-12) of `slipway.yml`.
+pub fn json_schema() -> Value {
+    let mut schema = object(PIPELINE_KEYS, &["jobs"]);
+    if let Some(map) = schema.as_object_mut() {
+        map.insert(
+            "$schema".into(),
+            json!("https://json-schema.org/draft/2020-12/schema"),
+        );
+        map.insert(
+            "$id".into(),
+            json!("https://slipway.dev/slipway.schema.json"),
+        );
+        map.insert("title".into(), json!("slipway.yml"));
+        map.insert(
+            "description".into(),
+            json!("A Slipway pipeline. See docs/pipeline.md."),
+        );
+    }
+    schema
+}
+
+fn object(keys: &[KeyDef], required: &[&str]) -> Value {
+    let properties: serde_json::Map<String, Value> = keys
+        .iter()
+        .map(|k| {
+            let mut schema = (k.schema)();
+            if let Some(map) = schema.as_object_mut() {
+                map.insert("description".into(), json!(k.doc));
+            }
+            (k.name.to_string(), schema)
+        })
+        .collect();
+    let mut value = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    if !required.is_empty()
+        && let Some(map) = value.as_object_mut()
+    {
+        map.insert("required".into(), json!(required));
+    }
+    value
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+fn boolean() -> Value {
+    json!({"type": "boolean"})
+}
+fn scalar() -> Value {
+    json!({"type": ["string", "number", "boolean"]})
+}
+fn count() -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": crate::check::MAX_RETRY})
+}
+fn identifier() -> Value {
+    json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"})
+}
+fn string_list() -> Value {
+    json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+}
+fn string_or_list() -> Value {
+    string_list()
+}
+fn condition() -> Value {
+    json!({"type": ["string", "boolean", "number"]})
+}
+fn shell() -> Value {
+    json!({"enum": ["bash", "sh"]})
+}
+fn duration() -> Value {
+    json!({"oneOf": [
+        {"type": "integer", "minimum": 0, "description": "Seconds."},
+        {"type": "string", "pattern": "^([0-9]+[hms])+$|^[0-9]+$"}
+    ]})
+}
+fn env() -> Value {
+    json!({
+        "type": "object",
+        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        "additionalProperties": {"type": ["string", "number", "boolean"]}
+    })
+}
+fn string_map() -> Value {
+    json!({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}})
+}
+fn triggers() -> Value {
+    let names: Vec<&str> = names(TRIGGER_KEYS).filter(|n| *n != "schedule").collect();
+    json!({"oneOf": [
+        {"enum": names},
+        {"type": "array", "items": {"enum": names}},
+        object(TRIGGER_KEYS, &[]),
+    ]})
+}
+fn ref_filter_or_null() -> Value {
+    json!({"oneOf": [{"type": "null"}, object(FILTER_KEYS, &[])]})
+}
+fn schedule() -> Value {
+    json!({"type": "array", "items": object(SCHEDULE_KEYS, &["cron"])})
+}
+fn manual() -> Value {
+    json!({"oneOf": [{"type": "null"}, object(MANUAL_KEYS, &[])]})
+}
+fn manual_inputs() -> Value {
+    json!({"type": "object", "additionalProperties": object(INPUT_KEYS, &[])})
+}
+fn input_type() -> Value {
+    json!({"enum": ["string", "boolean", "number", "choice"]})
+}
+fn jobs() -> Value {
+    json!({
+        "type": "object",
+        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
+        "additionalProperties": object(JOB_KEYS, &["steps"]),
+        "minProperties": 1
+    })
+}
+fn steps() -> Value {
+    json!({"type": "array", "minItems": 1, "items": object(STEP_KEYS, &["run"])})
+}
+fn matrix() -> Value {
+    let entries = json!({"type": "array", "items": {"type": "object"}});
+    json!({
+        "type": "object",
+        "properties": {"include": entries.clone(), "exclude": entries},
+        "additionalProperties": {"type": "array", "minItems": 1}
+    })
+}
+fn artifacts() -> Value {
+    json!({"oneOf": [
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "object", "additionalProperties": {"type": "string"}}
+    ]})
+}
+fn cache() -> Value {
+    object(CACHE_KEYS, &["key", "paths"])
+}
+fn reports() -> Value {
+    object(REPORT_KEYS, &[])
+}
