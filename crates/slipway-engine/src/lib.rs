@@ -3,3 +3,14 @@
 
 pub mod ports;
 pub mod records;
+pub mod plan;
+pub mod scheduler;
+pub mod cachekey;
+pub mod contexts;
+pub mod events;
+mod job;
+pub mod run;
+
+pub use events::{Event, EventSink, Silent};
+pub use plan::Plan;
+pub use run::{Engine, EngineError, RunOptions, now_ms};

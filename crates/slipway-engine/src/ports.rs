@@ -87,7 +87,7 @@ pub trait Executor: Send + Sync + 'static {
 }
 
 /// A job's working directory and the means to run its steps there.
-pub trait Workspace: Send + 'static {
+pub trait Workspace: Send + Sync + 'static {
     /// Absolute path of the workspace root (where `slipway.yml` sits).
     fn root(&self) -> &Path;
 
@@ -112,6 +112,14 @@ pub trait Workspace: Send + 'static {
     /// Reads a file relative to the root, refusing paths that leave it and
     /// files larger than `max_bytes`.
     fn read_file(&self, rel: &str, max_bytes: u64) -> Result<Vec<u8>, ExecError>;
+
+    /// Creates an empty file for the outputs of step `step` (its path goes
+    /// into `$SLIPWAY_OUTPUT`) outside the files the job works on, and
+    /// returns its absolute path.
+    fn output_file(&mut self, step: usize) -> Result<std::path::PathBuf, ExecError>;
+
+    /// Reads what the step wrote to its output file (at most 1 MiB).
+    fn read_output_file(&mut self, step: usize) -> Result<Vec<u8>, ExecError>;
 
     /// Removes what `prepare` created (a clean checkout); a no-op for the
     /// directory the user works in.

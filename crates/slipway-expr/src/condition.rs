@@ -12,6 +12,8 @@ use crate::{Context, Expr, ParseOptions, StatusFunction, Template};
 /// `success() && (...)`; an empty condition is `success()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
+    /// The text as written, for display and for hashing a definition.
+    source: String,
     kind: Kind,
     uses_status: bool,
 }
@@ -43,7 +45,12 @@ impl Condition {
             Kind::Expr(expr) => expr.uses_status_function(),
             Kind::Template(template) => template.uses_status_function(),
         };
-        Ok(Condition { kind, uses_status })
+        Ok(Condition { source: src.to_owned(), kind, uses_status })
+    }
+
+    /// The text as written.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Whether a status function appears (if not, `success() &&` is implied).

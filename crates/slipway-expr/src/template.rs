@@ -6,6 +6,8 @@ use crate::{Context, Expr, ParseOptions, Value, eval};
 /// A parsed template such as `build-${{ matrix.os }}-${{ github.sha }}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
+    /// The text as written, for display and for hashing a definition.
+    source: String,
     segments: Vec<Segment>,
 }
 
@@ -58,7 +60,12 @@ impl Template {
         if !rest.is_empty() {
             segments.push(Segment::Text(rest.to_owned()));
         }
-        Ok(Template { segments })
+        Ok(Template { source: src.to_owned(), segments })
+    }
+
+    /// The text as written.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Whether there is no `${{ }}` at all.

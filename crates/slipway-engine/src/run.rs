@@ -1,0 +1,401 @@
+//! The dispatcher: owns a run's state, linearises every event, records each
+//! transition before acting on it.
+//!
+//! Jobs run as tasks and report back on one channel; cancellation (Ctrl-C,
+//! SIGTERM, the API) arrives on a watch channel. Only this loop touches the
+//! [`Scheduler`], so there is no lock around run state.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use slipway_expr::Value;
+use slipway_spec::model::Pipeline;
+use tokio::sync::{mpsc, watch};
+
+use crate::contexts::{Scope, Status, git_value, matrix_value, string_object};
+use crate::events::{Event, EventSink};
+use crate::job::{JobOutcome, Upstream, needs_value, run_job};
+use crate::plan::Plan;
+use crate::ports::{CancelSignal, Executor, SecretMasker, Store, StoreError};
+use crate::records::{
+    ArtifactRecord, CacheStatus, GitInfo, JobResult, JobSummary, Record, RunMeta, RunSummary, TestSummary,
+};
+use crate::scheduler::{Action, Conditions, Decision, ReadyStatus, Scheduler, SchedulerOptions};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// How to run a pipeline.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The pipeline file, as shown to people.
+    pub file: String,
+    pub parallelism: usize,
+    pub fail_fast: bool,
+    /// Secret values by name: the `secrets` context, and what is masked.
+    pub secrets: Vec<(String, String)>,
+    /// The `inputs` context.
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    pub git: GitInfo,
+    /// Restore the artifacts of needed jobs into each workspace; needed when
+    /// jobs do not share one directory (`--clean`, remote agents).
+    pub restore_artifacts: bool,
+}
+
+/// A run could not be carried out at all (its store failed).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the run store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Shared, read-only state of one run, handed to every job task.
+pub(crate) struct RunShared<E: Executor, S: Store> {
+    pub pipeline: Arc<Pipeline>,
+    pub plan: Plan,
+    pub executor: Arc<E>,
+    pub store: Arc<S>,
+    pub events: Arc<dyn EventSink>,
+    pub masker: SecretMasker,
+    pub run: String,
+    pub options: RunOptions,
+    pub inputs: Value,
+    pub secrets: Value,
+    pub git: Value,
+    /// The pipeline's `env:`, rendered once.
+    pub pipeline_env: Vec<(String, String)>,
+    pub pipeline_env_value: Value,
+}
+
+/// Runs pipelines with one executor and one store.
+pub struct Engine<E: Executor, S: Store> {
+    pub executor: Arc<E>,
+    pub store: Arc<S>,
+    pub events: Arc<dyn EventSink>,
+}
+
+struct Finished {
+    result: JobResult,
+    outputs: Vec<(String, String)>,
+    artifacts: Vec<ArtifactRecord>,
+}
+
+impl<E: Executor, S: Store> Engine<E, S> {
+    /// Runs `plan` of `pipeline` to its end. `cancel` turning true cancels
+    /// the run: running jobs are killed, nothing new starts.
+    pub async fn run(
+        &self,
+        pipeline: Arc<Pipeline>,
+        plan: Plan,
+        options: RunOptions,
+        mut cancel: CancelSignal,
+    ) -> Result<RunSummary, EngineError> {
+        let started = Instant::now();
+        let meta = RunMeta {
+            pipeline: pipeline.name.clone().unwrap_or_default(),
+            file: options.file.clone(),
+            started_ms: now_ms(),
+            git: options.git.clone(),
+            jobs: plan.jobs.iter().map(|j| j.key.clone()).collect(),
+        };
+        let run = self.store.begin_run(&meta)?;
+        let masker = SecretMasker::new(options.secrets.iter().map(|(_, v)| v.as_str()));
+        let secrets = string_object(options.secrets.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let inputs = Value::from(serde_json::Value::Object(options.inputs.clone()));
+        let git = git_value(&options.git);
+        let mut pipeline_env = Vec::with_capacity(pipeline.env.len());
+        let mut env_failure = None;
+        {
+            let mut scope = Scope::empty();
+            scope.inputs = &inputs;
+            scope.git = &git;
+            scope.secrets = &secrets;
+            for var in &pipeline.env {
+                match var.value.render(&scope) {
+                    Ok(value) => pipeline_env.push((var.name.clone(), value)),
+                    Err(error) => env_failure = Some(format!("env `{}`: {error}", var.name)),
+                }
+            }
+        }
+        let pipeline_env_value = string_object(pipeline_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let continue_on_error: Vec<bool> =
+            plan.jobs.iter().map(|j| pipeline.jobs[j.spec].continue_on_error).collect();
+        let scheduler_options = SchedulerOptions { parallelism: options.parallelism, fail_fast: options.fail_fast };
+        let mut scheduler = Scheduler::new(&plan, &continue_on_error, scheduler_options);
+        let shared = Arc::new(RunShared {
+            pipeline: pipeline.clone(),
+            plan,
+            executor: self.executor.clone(),
+            store: self.store.clone(),
+            events: self.events.clone(),
+            masker,
+            run: run.clone(),
+            options,
+            inputs,
+            secrets,
+            git,
+            pipeline_env,
+            pipeline_env_value,
+        });
+        let job_count = shared.plan.jobs.len();
+        self.events.event(Event::RunStarted {
+            run: &run,
+            pipeline: pipeline.name.as_deref().unwrap_or(&shared.options.file),
+            jobs: job_count,
+        });
+
+        let mut dispatcher = Dispatcher {
+            shared: shared.clone(),
+            finished: (0..job_count).map(|_| None).collect(),
+            summaries: (0..job_count).map(|_| None).collect(),
+            started_at: vec![None; job_count],
+            env_failure,
+        };
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, JobOutcome)>();
+        let (cancel_jobs, job_cancel) = watch::channel(false);
+        let mut run_result = JobResult::Success;
+        let mut external_open = true;
+
+        let actions = scheduler.start(&dispatcher.conditions());
+        dispatcher.perform(actions, &mut run_result, &cancel_jobs, &job_cancel, &done_tx)?;
+        if *cancel.borrow() {
+            let actions = scheduler.cancel(&dispatcher.conditions());
+            dispatcher.perform(actions, &mut run_result, &cancel_jobs, &job_cancel, &done_tx)?;
+        }
+        while !(scheduler.is_over() && scheduler.running() == 0) {
+            tokio::select! {
+                Some((job, outcome)) = done_rx.recv() => {
+                    let result = outcome.result;
+                    let outputs = outcome.outputs.clone();
+                    dispatcher.job_done(job, outcome)?;
+                    let actions = scheduler.job_finished(job, result, outputs, &dispatcher.conditions());
+                    dispatcher.perform(actions, &mut run_result, &cancel_jobs, &job_cancel, &done_tx)?;
+                }
+                changed = cancel.changed(), if external_open => {
+                    if changed.is_err() {
+                        external_open = false;
+                    } else if *cancel.borrow() {
+                        let actions = scheduler.cancel(&dispatcher.conditions());
+                        dispatcher.perform(actions, &mut run_result, &cancel_jobs, &job_cancel, &done_tx)?;
+                    }
+                }
+            }
+        }
+
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let jobs = dispatcher
+            .summaries
+            .into_iter()
+            .zip(shared.plan.jobs.iter())
+            .map(|(summary, planned)| {
+                summary.unwrap_or_else(|| JobSummary {
+                    key: planned.key.clone(),
+                    result: JobResult::Cancelled,
+                    duration_ms: 0,
+                    cache: CacheStatus::Uncached,
+                    artifacts: Vec::new(),
+                    tests: None,
+                    error: None,
+                })
+            })
+            .collect();
+        let summary = RunSummary { run: run.clone(), result: run_result, duration_ms, jobs };
+        self.store.finish_run(&run, &summary)?;
+        self.events.event(Event::RunFinished { run: &run, result: run_result, duration_ms });
+        Ok(summary)
+    }
+}
+
+struct Dispatcher<E: Executor, S: Store> {
+    shared: Arc<RunShared<E, S>>,
+    finished: Vec<Option<Finished>>,
+    summaries: Vec<Option<JobSummary>>,
+    started_at: Vec<Option<Instant>>,
+    /// The pipeline's `env:` could not be rendered: every job fails with this.
+    env_failure: Option<String>,
+}
+
+impl<E: Executor, S: Store> Dispatcher<E, S> {
+    fn conditions(&self) -> JobConditions<'_, E, S> {
+        JobConditions { dispatcher: self }
+    }
+
+    fn upstream(&self, job: usize) -> Vec<Upstream> {
+        let plan = &self.shared.plan;
+        plan.jobs[job]
+            .needs
+            .iter()
+            .filter_map(|&need| {
+                let finished = self.finished[need].as_ref()?;
+                Some(Upstream {
+                    job_id: self.shared.pipeline.jobs[plan.jobs[need].spec].id.clone(),
+                    key: plan.jobs[need].key.clone(),
+                    result: finished.result,
+                    outputs: finished.outputs.clone(),
+                    artifacts: finished.artifacts.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn perform(
+        &mut self,
+        actions: Vec<Action>,
+        run_result: &mut JobResult,
+        cancel_jobs: &watch::Sender<bool>,
+        job_cancel: &CancelSignal,
+        done: &mpsc::UnboundedSender<(usize, JobOutcome)>,
+    ) -> Result<(), EngineError> {
+        let shared = self.shared.clone();
+        for action in actions {
+            if let Some(record) = action.record(now_ms()) {
+                shared.store.record(&shared.run, &record)?;
+            }
+            match action {
+                Action::Start { job } => {
+                    let key = &shared.plan.jobs[job].key;
+                    self.started_at[job] = Some(Instant::now());
+                    shared.events.event(Event::JobStarted { job: key });
+                    if let Some(error) = &self.env_failure {
+                        let outcome = JobOutcome {
+                            result: JobResult::Failure,
+                            outputs: Vec::new(),
+                            cache: CacheStatus::Uncached,
+                            artifacts: Vec::new(),
+                            tests: None,
+                            error: Some(error.clone()),
+                            duration_ms: 0,
+                        };
+                        let _ = done.send((job, outcome));
+                        continue;
+                    }
+                    let upstream = self.upstream(job);
+                    let task_shared = shared.clone();
+                    let cancel = job_cancel.clone();
+                    let done = done.clone();
+                    tokio::spawn(async move {
+                        let outcome = run_job(task_shared, job, upstream, cancel).await;
+                        let _ = done.send((job, outcome));
+                    });
+                }
+                Action::Finish { job, result, reason } => {
+                    let key = shared.plan.jobs[job].key.clone();
+                    let cache = CacheStatus::Uncached;
+                    shared.events.event(Event::JobFinished {
+                        job: &key,
+                        result,
+                        duration_ms: 0,
+                        cache: &cache,
+                        artifacts: &[],
+                        tests: None,
+                        reason: Some(&reason),
+                    });
+                    self.finished[job] = Some(Finished { result, outputs: Vec::new(), artifacts: Vec::new() });
+                    self.summaries[job] = Some(JobSummary {
+                        key,
+                        result,
+                        duration_ms: 0,
+                        cache,
+                        artifacts: Vec::new(),
+                        tests: None,
+                        error: Some(reason),
+                    });
+                }
+                Action::CancelRunning => {
+                    let _ = cancel_jobs.send(true);
+                }
+                Action::RunFinished { result } => *run_result = result,
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a job task's outcome; the scheduler hears of it next.
+    fn job_done(&mut self, job: usize, outcome: JobOutcome) -> Result<(), EngineError> {
+        let shared = self.shared.clone();
+        let record = Record::JobFinished {
+            job,
+            result: outcome.result,
+            at_ms: now_ms(),
+            cache: outcome.cache.clone(),
+            outputs: outcome.outputs.clone(),
+            error: outcome.error.clone(),
+        };
+        shared.store.record(&shared.run, &record)?;
+        let key = &shared.plan.jobs[job].key;
+        let duration_ms = self.started_at[job].map_or(outcome.duration_ms, |t| t.elapsed().as_millis() as u64);
+        shared.events.event(Event::JobFinished {
+            job: key,
+            result: outcome.result,
+            duration_ms,
+            cache: &outcome.cache,
+            artifacts: &outcome.artifacts,
+            tests: outcome.tests.as_ref(),
+            reason: outcome.error.as_deref(),
+        });
+        self.summaries[job] = Some(JobSummary {
+            key: key.clone(),
+            result: outcome.result,
+            duration_ms,
+            cache: outcome.cache,
+            artifacts: outcome.artifacts.clone(),
+            tests: outcome.tests.map(|t: TestSummary| t),
+            error: outcome.error,
+        });
+        self.finished[job] = Some(Finished { result: outcome.result, outputs: outcome.outputs, artifacts: outcome.artifacts });
+        Ok(())
+    }
+}
+
+/// Evaluates `if:` of jobs against the results of the jobs they need.
+struct JobConditions<'a, E: Executor, S: Store> {
+    dispatcher: &'a Dispatcher<E, S>,
+}
+
+impl<E: Executor, S: Store> Conditions for JobConditions<'_, E, S> {
+    fn decide(&self, job: usize, status: ReadyStatus, _: &Scheduler) -> Decision {
+        let shared = &self.dispatcher.shared;
+        let planned = &shared.plan.jobs[job];
+        let spec = &shared.pipeline.jobs[planned.spec];
+        let Some(condition) = &spec.condition else {
+            if status.needs_succeeded && !status.cancelled {
+                return Decision::Run;
+            }
+            let blocking: Vec<&str> = planned
+                .needs
+                .iter()
+                .filter(|&&n| {
+                    !matches!(self.dispatcher.finished[n].as_ref().map(|f| f.result), Some(JobResult::Success))
+                        && !shared.pipeline.jobs[shared.plan.jobs[n].spec].continue_on_error
+                })
+                .map(|&n| shared.plan.jobs[n].key.as_str())
+                .collect();
+            return Decision::Skip(if blocking.is_empty() {
+                "the run was cancelled".to_string()
+            } else {
+                format!("needs {} which did not succeed", blocking.join(", "))
+            });
+        };
+        let upstream = self.dispatcher.upstream(job);
+        let needs = needs_value(&upstream);
+        let matrix = matrix_value(&planned.matrix);
+        let mut scope = Scope::empty();
+        scope.env = &shared.pipeline_env_value;
+        scope.matrix = &matrix;
+        scope.needs = &needs;
+        scope.inputs = &shared.inputs;
+        scope.git = &shared.git;
+        scope.status = Status {
+            success: status.needs_succeeded && !status.cancelled,
+            failure: status.needs_failed,
+            cancelled: status.cancelled,
+        };
+        match condition.eval(&scope) {
+            Ok(true) => Decision::Run,
+            Ok(false) => Decision::Skip(format!("`if: {}` is false", condition.source())),
+            Err(error) => Decision::Error(format!("`if` could not be evaluated: {error}")),
+        }
+    }
+}
