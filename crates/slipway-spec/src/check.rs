@@ -187,6 +187,16 @@ impl<'s> Checker<'s> {
     pub(crate) fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
         match node.kind {
             NodeKind::Bool(b) => Some(b),
+            NodeKind::Str(ref s)
+                if ["yes", "no", "on", "off", "y", "n"]
+                    .contains(&s.to_ascii_lowercase().as_str()) =>
+            {
+                self.push(
+                    Diagnostic::new(node.span, node.width(), format!("expected `true` or `false` for {what}, found the string `{s}`"))
+                        .help("YAML 1.2 reads `yes`, `no`, `on` and `off` as strings; write `true` or `false`"),
+                );
+                None
+            }
             _ => {
                 self.wrong_type(node, "`true` or `false`", what);
                 None

@@ -4,7 +4,7 @@
 use saphyr_parser::ScalarStyle;
 
 use crate::model::Span;
-use crate::yaml::Node;
+use crate::yaml::{Node, NodeKind};
 
 /// The source text with the byte offset of each line start.
 pub(crate) struct SourceMap<'s> {
@@ -48,7 +48,7 @@ impl<'s> SourceMap<'s> {
             ScalarStyle::Plain => self.walk_flow(node.span, offset, Quote::None),
             ScalarStyle::SingleQuoted => self.walk_flow(next_col(node.span), offset, Quote::Single),
             ScalarStyle::DoubleQuoted => self.walk_flow(next_col(node.span), offset, Quote::Double),
-            ScalarStyle::Literal | ScalarStyle::Folded => self.walk_block(node.span, offset),
+            ScalarStyle::Literal | ScalarStyle::Folded => self.walk_block(node, offset),
         };
         found.unwrap_or(node.span)
     }
@@ -120,24 +120,24 @@ impl<'s> SourceMap<'s> {
         Some(Span { line, col })
     }
 
-    fn walk_block(&self, header: Span, offset: usize) -> Option<Span> {
-        let first_content = header.line.checked_add(1)?;
-        let mut indent = None;
-        let mut remaining = offset;
-        let mut line = first_content;
+    /// Block scalars: saphyr places the node at the first character of the first non-blank
+    /// content line, whose column is the indentation; blank lines before it are leading
+    /// line feeds of the value.
+    fn walk_block(&self, node: &Node, offset: usize) -> Option<Span> {
+        let leading_blank = match &node.kind {
+            NodeKind::Str(value) => value.chars().take_while(|c| *c == '\n').count(),
+            _ => 0,
+        };
+        let mut remaining = offset.checked_sub(leading_blank)?;
+        let indent = usize::try_from(node.span.col).ok()?.checked_sub(1)?;
+        let mut line = node.span.line;
         loop {
             let text = self.line(line)?;
-            let leading = text.chars().take_while(|c| *c == ' ').count();
-            if indent.is_none() && leading < text.chars().count() {
-                indent = Some(leading);
-            }
-            let indent_here = indent.unwrap_or(leading);
-            let content = text.chars().count().saturating_sub(indent_here);
+            let content = text.chars().count().saturating_sub(indent);
             if remaining <= content {
-                let col = indent_here + remaining + 1;
                 return Some(Span {
                     line,
-                    col: u32::try_from(col).ok()?,
+                    col: u32::try_from(indent + remaining + 1).ok()?,
                 });
             }
             remaining -= content + 1;
