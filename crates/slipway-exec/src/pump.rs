@@ -1,0 +1,69 @@
+//! Reading one output pipe of a step into masked, timestamped lines.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use slipway_engine::ports::{LineSink, SecretMasker, Stream};
+use slipway_logs::LineSplitter;
+use tokio::io::AsyncRead;
+
+/// Bytes asked of the pipe per read.
+pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// One pipe of a running step, with its line assembly. The read buffer is allocated once per
+/// step and reused for every chunk.
+pub(crate) struct Pump<R> {
+    pub(crate) reader: R,
+    pub(crate) buf: Box<[u8]>,
+    pub(crate) open: bool,
+    stream: Stream,
+    splitter: LineSplitter,
+}
+
+impl<R: AsyncRead + Unpin> Pump<R> {
+    pub(crate) fn new(reader: R, stream: Stream, masker: &SecretMasker) -> Pump<R> {
+        Pump {
+            reader,
+            buf: vec![0; CHUNK].into_boxed_slice(),
+            open: true,
+            stream,
+            splitter: LineSplitter::new(masker.clone()),
+        }
+    }
+
+    /// Handles the result of one read into `buf`.
+    pub(crate) fn on_read(&mut self, read: std::io::Result<usize>, sink: &mut dyn LineSink) {
+        match read {
+            Ok(0) => self.close(sink),
+            Ok(n) => {
+                let ts = now_ms();
+                let stream = self.stream;
+                let chunk = self.buf.get(..n).unwrap_or_default();
+                self.splitter
+                    .feed(chunk, |line| sink.line(stream, ts, line));
+                sink.flush();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // A broken pipe cannot be read further; what was read is kept.
+            Err(_) => self.close(sink),
+        }
+    }
+
+    /// Ends the stream: its last line, if it had no line break, is emitted.
+    pub(crate) fn close(&mut self, sink: &mut dyn LineSink) {
+        if !self.open {
+            return;
+        }
+        self.open = false;
+        let ts = now_ms();
+        let stream = self.stream;
+        self.splitter.finish(|line| sink.line(stream, ts, line));
+        sink.flush();
+    }
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
