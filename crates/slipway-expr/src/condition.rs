@@ -45,7 +45,11 @@ impl Condition {
             Kind::Expr(expr) => expr.uses_status_function(),
             Kind::Template(template) => template.uses_status_function(),
         };
-        Ok(Condition { source: src.to_owned(), kind, uses_status })
+        Ok(Condition {
+            source: src.to_owned(),
+            kind,
+            uses_status,
+        })
     }
 
     /// The text as written.

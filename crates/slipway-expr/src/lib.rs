@@ -4,15 +4,15 @@
 //!
 //! Text goes through three stages, each pure (no I/O) and panic-free on any input:
 //!
-//! 1. **Lexer** ([`lexer`]): characters to tokens. Numbers are read up to the next
+//! 1. **Lexer** (`lexer.rs`): characters to tokens. Numbers are read up to the next
 //!    boundary character and must be valid JavaScript `Number()` text (`0xff`, `1e3`,
 //!    `.5`, `Infinity`); strings are `'...'` with `''` for a quote.
-//! 2. **Parser** ([`parser`]): recursive descent, one function per precedence level
+//! 2. **Parser** (`parser.rs`): recursive descent, one function per precedence level
 //!    (lowest first: `||`, `&&`, `== !=`, `< <= > >=`, `!`, then `.x` `[i]` `.*`, calls
 //!    and literals). Unknown context names and functions, and wrong argument counts, are
 //!    parse errors. Nesting deeper than GitHub's 50 levels and text longer than 21,000
 //!    characters are rejected, so nothing recurses without bound.
-//! 3. **Evaluator** ([`eval`]): walks the tree, borrowing values from the contexts and
+//! 3. **Evaluator** (`eval.rs`, `funcs.rs`, `compare.rs`): walks the tree, borrowing values from the contexts and
 //!    cloning only what the caller receives. Functions may produce at most 1 MiB of text
 //!    per evaluation.
 //!

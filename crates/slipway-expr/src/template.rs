@@ -60,7 +60,10 @@ impl Template {
         if !rest.is_empty() {
             segments.push(Segment::Text(rest.to_owned()));
         }
-        Ok(Template { source: src.to_owned(), segments })
+        Ok(Template {
+            source: src.to_owned(),
+            segments,
+        })
     }
 
     /// The text as written.
