@@ -25,6 +25,9 @@ mod encode;
 mod masker;
 mod splitter;
 
+#[cfg(test)]
+mod proptests;
+
 pub use format::{
     LogReader, LogWriter, MalformedRecord, Record, Records, Stream, parse_record, records,
 };

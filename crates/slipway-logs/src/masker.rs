@@ -130,6 +130,22 @@ impl SecretMasker {
         }
     }
 
+    /// Where the first match in `haystack[from..]` starts (as an index into `haystack`), or the
+    /// length of `haystack` if there is none: text before that position needs no masking.
+    pub(crate) fn first_match_from(&self, haystack: &[u8], from: usize) -> usize {
+        match &self.matcher {
+            Matcher::Nothing => haystack.len(),
+            Matcher::Everything => from,
+            Matcher::Patterns(automaton) => {
+                let input = aho_corasick::Input::new(haystack)
+                    .span(from.min(haystack.len())..haystack.len());
+                automaton
+                    .find(input)
+                    .map_or(haystack.len(), |found| found.start())
+            }
+        }
+    }
+
     /// Start and end of every match in `input`, leftmost-longest, without masking (used to place
     /// a forced split of an overlong line where it cuts no match).
     pub(crate) fn matches(&self, input: &[u8]) -> impl Iterator<Item = (usize, usize)> {

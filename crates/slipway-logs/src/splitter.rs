@@ -102,10 +102,21 @@ impl LineSplitter {
             self.pending.clear();
             rest = after.get(1..).unwrap_or_default();
         }
+        // Searching the whole chunk once is much cheaper than starting a search on every short
+        // line: lines that end before the next match start need no masking.
+        let mut next_match = None;
         let mut line_start = 0;
         for newline in memchr_iter(b'\n', rest) {
             let line = rest.get(line_start..newline).unwrap_or_default();
-            self.emitter.emit_line(line, &mut on_piece);
+            if next_match.is_none_or(|start| start < line_start) {
+                next_match = Some(self.emitter.masker.first_match_from(rest, line_start));
+            }
+            let clean = next_match.is_some_and(|start| start >= newline);
+            if clean && line.len() <= self.emitter.max_piece {
+                on_piece(line.strip_suffix(b"\r").unwrap_or(line), true);
+            } else {
+                self.emitter.emit_line(line, &mut on_piece);
+            }
             line_start = newline + 1;
         }
         let tail = rest.get(line_start..).unwrap_or_default();
