@@ -124,10 +124,19 @@ pub fn parse(source: &str) -> (Option<Node>, Vec<Diagnostic>) {
             Ok(pair) => pair,
             Err(err) => {
                 let at = to_span(*err.marker());
-                builder.errors.push(
+                let diagnostic = if err.info().contains("recursion limit") {
+                    // saphyr's own limit on flow nesting, met before ours.
+                    Diagnostic::new(
+                        at,
+                        1,
+                        format!("YAML nested more than {MAX_DEPTH} levels deep"),
+                    )
+                    .help("flatten the structure; a pipeline needs only a few levels")
+                } else {
                     Diagnostic::new(at, 0, format!("invalid YAML: {}", err.info()))
-                        .help("fix the YAML syntax at this position"),
-                );
+                        .help("fix the YAML syntax at this position")
+                };
+                builder.errors.push(diagnostic);
                 return (None, builder.errors);
             }
         };

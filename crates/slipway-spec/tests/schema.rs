@@ -1,0 +1,53 @@
+//! The committed `slipway.schema.json` must equal what the code generates.
+//! Run with `UPDATE_SCHEMA=1` to rewrite it after changing the format.
+
+use std::path::Path;
+
+#[test]
+fn committed_schema_matches_the_code() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("slipway.schema.json");
+    let generated = format!(
+        "{}\n",
+        serde_json::to_string_pretty(&slipway_spec::json_schema())
+            .expect("a JSON value serialises")
+    );
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is out of date with the code; regenerate it with `UPDATE_SCHEMA=1 cargo test -p slipway-spec --test schema` and commit it",
+        path.display()
+    );
+}
+
+#[test]
+fn schema_describes_every_job_key() {
+    let schema = slipway_spec::json_schema();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    let job = &schema["properties"]["jobs"]["additionalProperties"]["properties"];
+    for key in [
+        "needs",
+        "matrix",
+        "if",
+        "steps",
+        "timeout",
+        "retry",
+        "outputs",
+        "artifacts",
+        "inputs",
+        "cache",
+        "reports",
+    ] {
+        assert!(
+            job.get(key).is_some(),
+            "job key {key} missing from the schema"
+        );
+    }
+}
