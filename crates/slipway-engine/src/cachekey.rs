@@ -24,12 +24,14 @@ impl KeyBuilder {
     }
 
     pub fn definition(&mut self, digest: &Digest) {
-        self.parts.push(("definition".to_string(), digest.0.clone()));
+        self.parts
+            .push(("definition".to_string(), digest.0.clone()));
     }
 
     /// A variable the job sees; the value is hashed, never stored.
     pub fn env(&mut self, name: &str, value: &str) {
-        self.parts.push((format!("env:{name}"), Digest::of(value.as_bytes()).0));
+        self.parts
+            .push((format!("env:{name}"), Digest::of(value.as_bytes()).0));
     }
 
     pub fn file(&mut self, path: &str, digest: &Digest) {
@@ -38,12 +40,16 @@ impl KeyBuilder {
 
     /// An artifact of a needed job, named `job/artifact`.
     pub fn artifact(&mut self, job: &str, name: &str, digest: &Digest) {
-        self.parts.push((format!("artifact:{job}/{name}"), digest.0.clone()));
+        self.parts
+            .push((format!("artifact:{job}/{name}"), digest.0.clone()));
     }
 
     /// An output of a needed job.
     pub fn upstream_output(&mut self, job: &str, name: &str, value: &str) {
-        self.parts.push((format!("output:{job}.{name}"), Digest::of(value.as_bytes()).0));
+        self.parts.push((
+            format!("output:{job}.{name}"),
+            Digest::of(value.as_bytes()).0,
+        ));
     }
 
     /// The manifest (parts sorted, duplicates resolved last-wins) and its key.
@@ -90,7 +96,11 @@ impl DefinitionHasher {
 
 /// Why `current` missed, compared with the manifest of the job's last run.
 /// At most `limit` reasons, then a count of the rest.
-pub fn explain_miss(previous: Option<&KeyManifest>, current: &KeyManifest, limit: usize) -> Vec<String> {
+pub fn explain_miss(
+    previous: Option<&KeyManifest>,
+    current: &KeyManifest,
+    limit: usize,
+) -> Vec<String> {
     let Some(previous) = previous else {
         return vec!["no earlier run of this job is recorded".to_string()];
     };
@@ -122,7 +132,10 @@ pub fn explain_miss(previous: Option<&KeyManifest>, current: &KeyManifest, limit
         }
     }
     if reasons.is_empty() {
-        reasons.push("the inputs are as in the last run, which did not succeed or was not cached".to_string());
+        reasons.push(
+            "the inputs are as in the last run, which did not succeed or was not cached"
+                .to_string(),
+        );
     }
     if reasons.len() > limit {
         let more = reasons.len() - limit;
@@ -173,8 +186,14 @@ mod tests {
             explain_miss(Some(&old), &new, 10),
             vec!["file `a` changed", "file `b` is gone", "file `c` is new"]
         );
-        assert_eq!(explain_miss(None, &new, 10), vec!["no earlier run of this job is recorded"]);
-        assert_eq!(explain_miss(Some(&old), &new, 1), vec!["file `a` changed", "and 2 more"]);
+        assert_eq!(
+            explain_miss(None, &new, 10),
+            vec!["no earlier run of this job is recorded"]
+        );
+        assert_eq!(
+            explain_miss(Some(&old), &new, 1),
+            vec!["file `a` changed", "and 2 more"]
+        );
     }
 
     #[test]

@@ -41,7 +41,11 @@ impl<'a> Scope<'a> {
             inputs: &NULL,
             secrets: &NULL,
             git: &NULL,
-            status: Status { success: true, failure: false, cancelled: false },
+            status: Status {
+                success: true,
+                failure: false,
+                cancelled: false,
+            },
             hash_files: None,
         }
     }
@@ -89,7 +93,12 @@ pub fn git_value(git: &GitInfo) -> Value {
     object.insert("event", Value::String(git.event.clone()));
     object.insert(
         "changed_paths",
-        Value::Array(git.changed_paths.iter().map(|p| Value::String(p.clone())).collect()),
+        Value::Array(
+            git.changed_paths
+                .iter()
+                .map(|p| Value::String(p.clone()))
+                .collect(),
+        ),
     );
     Value::Object(object)
 }

@@ -7,12 +7,31 @@ use crate::records::{ArtifactRecord, CacheStatus, JobResult, TestSummary};
 /// A moment in a run worth showing.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
-    RunStarted { run: &'a str, pipeline: &'a str, jobs: usize },
-    JobStarted { job: &'a str },
-    StepStarted { job: &'a str, step: usize, name: &'a str },
-    StepFinished { job: &'a str, step: usize, name: &'a str, exit: &'a StepExit, duration_ms: u64 },
+    RunStarted {
+        run: &'a str,
+        pipeline: &'a str,
+        jobs: usize,
+    },
+    JobStarted {
+        job: &'a str,
+    },
+    StepStarted {
+        job: &'a str,
+        step: usize,
+        name: &'a str,
+    },
+    StepFinished {
+        job: &'a str,
+        step: usize,
+        name: &'a str,
+        exit: &'a StepExit,
+        duration_ms: u64,
+    },
     /// Something wrong that does not fail the job (an unreadable report).
-    Warning { job: &'a str, message: &'a str },
+    Warning {
+        job: &'a str,
+        message: &'a str,
+    },
     JobFinished {
         job: &'a str,
         result: JobResult,
@@ -23,7 +42,11 @@ pub enum Event<'a> {
         /// Why the job failed, was skipped or cancelled.
         reason: Option<&'a str>,
     },
-    RunFinished { run: &'a str, result: JobResult, duration_ms: u64 },
+    RunFinished {
+        run: &'a str,
+        result: JobResult,
+        duration_ms: u64,
+    },
 }
 
 /// Receives events and step output.

@@ -15,9 +15,12 @@ use crate::cachekey::{DefinitionHasher, KeyBuilder, explain_miss};
 use crate::contexts::{Scope, Status, matrix_value};
 use crate::events::Event;
 use crate::ports::{
-    CancelSignal, Executor, LineSink, StepCommand, StepExit, StepLog, Store, Stream, Workspace, WorkspaceRequest,
+    CancelSignal, Executor, LineSink, StepCommand, StepExit, StepLog, Store, Stream, Workspace,
+    WorkspaceRequest,
 };
-use crate::records::{ArtifactRecord, CacheEntry, CacheStatus, Digest, JobResult, Record, TestSummary};
+use crate::records::{
+    ArtifactRecord, CacheEntry, CacheStatus, Digest, JobResult, Record, TestSummary,
+};
 use crate::run::{RunShared, now_ms};
 
 /// A finished job the current one needs.
@@ -98,10 +101,19 @@ pub(crate) async fn run_job<E: Executor, S: Store>(
     let started = Instant::now();
     let planned = &shared.plan.jobs[index];
     let job = &shared.pipeline.jobs[planned.spec];
-    let request = WorkspaceRequest { run: shared.run.clone(), job_key: planned.key.clone() };
+    let request = WorkspaceRequest {
+        run: shared.run.clone(),
+        job_key: planned.key.clone(),
+    };
     let mut workspace = match shared.executor.prepare(&request).await {
         Ok(workspace) => workspace,
-        Err(error) => return JobOutcome::failed(format!("could not prepare the workspace: {error}"), CacheStatus::Uncached, started),
+        Err(error) => {
+            return JobOutcome::failed(
+                format!("could not prepare the workspace: {error}"),
+                CacheStatus::Uncached,
+                started,
+            );
+        }
     };
     let mut runner = JobRunner {
         shared: &shared,
@@ -165,7 +177,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 for artifact in &up.artifacts {
                     if let Err(error) = self.blocking_restore(artifact, ws).await {
                         return JobOutcome::failed(
-                            format!("could not restore artifact `{}` of `{}`: {error}", artifact.name, up.key),
+                            format!(
+                                "could not restore artifact `{}` of `{}`: {error}",
+                                artifact.name, up.key
+                            ),
                             CacheStatus::Uncached,
                             self.started,
                         );
@@ -179,10 +194,17 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         let null = Value::Null;
         for var in &self.job.env {
             let pipeline_env = &self.shared.pipeline_env_value;
-            let value = match var.value.render(&self.scope(pipeline_env, &null, Status::ok())) {
+            let value = match var
+                .value
+                .render(&self.scope(pipeline_env, &null, Status::ok()))
+            {
                 Ok(value) => value,
                 Err(error) => {
-                    return JobOutcome::failed(format!("env `{}`: {error}", var.name), CacheStatus::Uncached, self.started);
+                    return JobOutcome::failed(
+                        format!("env `{}`: {error}", var.name),
+                        CacheStatus::Uncached,
+                        self.started,
+                    );
                 }
             };
             env_pairs.push((var.name.clone(), value));
@@ -194,7 +216,9 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             CacheStatus::Uncached
         } else {
             match self.check_cache(ws, &env_pairs) {
-                Err(error) => return JobOutcome::failed(error, CacheStatus::Uncached, self.started),
+                Err(error) => {
+                    return JobOutcome::failed(error, CacheStatus::Uncached, self.started);
+                }
                 Ok(CacheCheck::Hit(key, entry)) => return self.restore_hit(ws, key, entry).await,
                 Ok(CacheCheck::Miss(key, manifest, reasons)) => {
                     cache_key = Some((key.clone(), manifest));
@@ -212,21 +236,38 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             scope.hash_files = Some(&hash);
             let key = match decl.key.render(&scope) {
                 Ok(key) => key,
-                Err(error) => return JobOutcome::failed(format!("cache key: {error}"), cache, self.started),
+                Err(error) => {
+                    return JobOutcome::failed(format!("cache key: {error}"), cache, self.started);
+                }
             };
             let restored = match self.blocking_dir_cache(ws, &key, &decl.paths, false).await {
                 Ok(found) => found,
-                Err(error) => return JobOutcome::failed(format!("cache `{key}`: {error}"), cache, self.started),
+                Err(error) => {
+                    return JobOutcome::failed(
+                        format!("cache `{key}`: {error}"),
+                        cache,
+                        self.started,
+                    );
+                }
             };
             dir_cache = Some((key, restored));
         }
 
         // The steps, with job-level retries.
         let deadline = self.job.timeout.map(|t| self.started + t);
-        let mut state = StepsState { steps: Object::new(), failed: false, error: None };
+        let mut state = StepsState {
+            steps: Object::new(),
+            failed: false,
+            error: None,
+        };
         for attempt in 0..=self.job.retry {
-            state = StepsState { steps: Object::new(), failed: false, error: None };
-            self.run_steps(ws, &env_pairs, &env_value, deadline, attempt, &mut state).await;
+            state = StepsState {
+                steps: Object::new(),
+                failed: false,
+                error: None,
+            };
+            self.run_steps(ws, &env_pairs, &env_value, deadline, attempt, &mut state)
+                .await;
             if !state.failed || self.cancelled() {
                 break;
             }
@@ -250,7 +291,8 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         };
         outcome.tests = self.read_reports(ws);
         if outcome.result == JobResult::Success {
-            self.finish_success(ws, &env_value, &state, dir_cache, cache_key, &mut outcome).await;
+            self.finish_success(ws, &env_value, &state, dir_cache, cache_key, &mut outcome)
+                .await;
         }
         outcome.duration_ms = self.started.elapsed().as_millis() as u64;
         outcome
@@ -267,7 +309,11 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
     ) {
         for (number, step) in self.job.steps.iter().enumerate() {
             let steps_value = Value::Object(state.steps.clone());
-            let status = Status { success: !state.failed, failure: state.failed, cancelled: self.cancelled() };
+            let status = Status {
+                success: !state.failed,
+                failure: state.failed,
+                cancelled: self.cancelled(),
+            };
             let scope = self.scope(job_env_value, &steps_value, status);
             let run_it = match &step.condition {
                 Some(condition) => match condition.eval(&scope) {
@@ -283,7 +329,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             if !run_it {
                 continue;
             }
-            match self.run_step(ws, step, number, job_env, &scope, deadline, attempt).await {
+            match self
+                .run_step(ws, step, number, job_env, &scope, deadline, attempt)
+                .await
+            {
                 Ok((exit, outputs)) => {
                     if let Some(id) = &step.id {
                         let mut entry = Object::new();
@@ -294,20 +343,30 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                         entry.insert("outputs", Value::Object(outs));
                         let outcome = if exit.success() { "success" } else { "failure" };
                         entry.insert("outcome", Value::String(outcome.to_string()));
-                        let conclusion = if exit.success() || step.continue_on_error { "success" } else { "failure" };
+                        let conclusion = if exit.success() || step.continue_on_error {
+                            "success"
+                        } else {
+                            "failure"
+                        };
                         entry.insert("conclusion", Value::String(conclusion.to_string()));
                         state.steps.insert(id.as_str(), Value::Object(entry));
                     }
                     if !exit.success() && !step.continue_on_error {
                         state.failed = true;
                         if state.error.is_none() {
-                            state.error = Some(format!("step `{}` {}", step_name(step, number), describe_exit(&exit)));
+                            state.error = Some(format!(
+                                "step `{}` {}",
+                                step_name(step, number),
+                                describe_exit(&exit)
+                            ));
                         }
                     }
                 }
                 Err(error) => {
                     state.failed = true;
-                    state.error.get_or_insert(format!("step `{}`: {error}", step_name(step, number)));
+                    state
+                        .error
+                        .get_or_insert(format!("step `{}`: {error}", step_name(step, number)));
                 }
             }
         }
@@ -326,17 +385,28 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         attempt: u32,
     ) -> Result<(StepExit, Vec<(String, String)>), String> {
         let shared = self.shared;
-        let name = step_name(step, number);
+        let name = match &step.name {
+            Some(template) => template
+                .render(scope)
+                .unwrap_or_else(|_| step_name(step, number)),
+            None => step_name(step, number),
+        };
         let mut env: Vec<(String, String)> = Vec::with_capacity(job_env.len() + step.env.len() + 8);
         env.extend_from_slice(job_env);
         let mut env_value_pairs: Vec<(String, String)> = job_env.to_vec();
         for var in &step.env {
-            let value = var.value.render(scope).map_err(|e| format!("env `{}`: {e}", var.name))?;
+            let value = var
+                .value
+                .render(scope)
+                .map_err(|e| format!("env `{}`: {e}", var.name))?;
             env_value_pairs.push((var.name.clone(), value.clone()));
             env.push((var.name.clone(), value));
         }
         let env_value = env_object(&env_value_pairs);
-        let scope = Scope { env: &env_value, ..*scope };
+        let scope = Scope {
+            env: &env_value,
+            ..*scope
+        };
         let script = step.run.render(&scope).map_err(|e| format!("run: {e}"))?;
         let workdir = match &step.workdir {
             Some(dir) => Some(dir.render(&scope).map_err(|e| format!("workdir: {e}"))?),
@@ -359,17 +429,48 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 (None, Some(d)) => Some(d.saturating_duration_since(Instant::now())),
                 (None, None) => None,
             };
-            let record = Record::StepStarted { job: self.index, step: number, name: name.clone(), at_ms: now_ms() };
-            shared.store.record(&shared.run, &record).map_err(|e| e.to_string())?;
-            shared.events.event(Event::StepStarted { job: self.key, step: number, name: &name });
+            let record = Record::StepStarted {
+                job: self.index,
+                step: number,
+                name: name.clone(),
+                at_ms: now_ms(),
+            };
+            shared
+                .store
+                .record(&shared.run, &record)
+                .map_err(|e| e.to_string())?;
+            shared.events.event(Event::StepStarted {
+                job: self.key,
+                step: number,
+                name: &name,
+            });
             let step_started = Instant::now();
-            let log = shared.store.open_step_log(&shared.run, self.key, number).map_err(|e| e.to_string())?;
-            let mut sink = TeeSink { log: Some(log), view: shared.events.step_output(self.key, number), error: None };
-            let command = StepCommand { script: &script, shell, env: &env, workdir: workdir.as_deref(), timeout };
-            exit = ws.run_step(command, &shared.masker, &mut sink, &self.cancel).await;
+            let log = shared
+                .store
+                .open_step_log(&shared.run, self.key, number)
+                .map_err(|e| e.to_string())?;
+            let mut sink = TeeSink {
+                log: Some(log),
+                view: shared.events.step_output(self.key, number),
+                error: None,
+            };
+            let command = StepCommand {
+                script: &script,
+                shell,
+                env: &env,
+                workdir: workdir.as_deref(),
+                timeout,
+            };
+            exit = ws
+                .run_step(command, &shared.masker, &mut sink, &self.cancel)
+                .await;
             if exit == StepExit::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) {
                 let limit = self.job.timeout.unwrap_or_default();
-                sink.line(Stream::Stderr, now_ms(), format!("slipway: the job timed out after {}", human(limit)).as_bytes());
+                sink.line(
+                    Stream::Stderr,
+                    now_ms(),
+                    format!("slipway: the job timed out after {}", human(limit)).as_bytes(),
+                );
             }
             sink.flush();
             let store_error = sink.finish();
@@ -380,9 +481,18 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 attempt: attempt + retry,
                 at_ms: now_ms(),
             };
-            shared.store.record(&shared.run, &record).map_err(|e| e.to_string())?;
+            shared
+                .store
+                .record(&shared.run, &record)
+                .map_err(|e| e.to_string())?;
             let duration_ms = step_started.elapsed().as_millis() as u64;
-            shared.events.event(Event::StepFinished { job: self.key, step: number, name: &name, exit: &exit, duration_ms });
+            shared.events.event(Event::StepFinished {
+                job: self.key,
+                step: number,
+                name: &name,
+                exit: &exit,
+                duration_ms,
+            });
             if let Some(error) = store_error {
                 return Err(format!("could not store the log: {error}"));
             }
@@ -394,14 +504,23 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         Ok((exit, parse_outputs(&raw, &shared.masker)))
     }
 
-    fn check_cache(&self, ws: &E::Workspace, env: &[(String, String)]) -> Result<CacheCheck, String> {
+    fn check_cache(
+        &self,
+        ws: &E::Workspace,
+        env: &[(String, String)],
+    ) -> Result<CacheCheck, String> {
         let shared = self.shared;
         let mut builder = KeyBuilder::new();
-        builder.definition(&definition_digest(self.job, &shared.plan.jobs[self.index].matrix));
+        builder.definition(&definition_digest(
+            self.job,
+            &shared.plan.jobs[self.index].matrix,
+        ));
         for (name, value) in env {
             builder.env(name, value);
         }
-        let files = ws.hash_inputs(&self.job.inputs).map_err(|e| format!("inputs: {e}"))?;
+        let files = ws
+            .hash_inputs(&self.job.inputs)
+            .map_err(|e| format!("inputs: {e}"))?;
         for (path, digest) in &files {
             builder.file(path, digest);
         }
@@ -417,7 +536,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         if let Some(entry) = shared.store.cache_get(&key).map_err(|e| e.to_string())? {
             return Ok(CacheCheck::Hit(key, entry));
         }
-        let previous = shared.store.last_manifest(self.key).map_err(|e| e.to_string())?;
+        let previous = shared
+            .store
+            .last_manifest(self.key)
+            .map_err(|e| e.to_string())?;
         let reasons = explain_miss(previous.as_ref(), &manifest, 10);
         Ok(CacheCheck::Miss(key, manifest, reasons))
     }
@@ -426,7 +548,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         for artifact in &entry.artifacts {
             if let Err(error) = self.blocking_restore(artifact, ws).await {
                 return JobOutcome::failed(
-                    format!("cache hit, but artifact `{}` could not be restored: {error}", artifact.name),
+                    format!(
+                        "cache hit, but artifact `{}` could not be restored: {error}",
+                        artifact.name
+                    ),
                     CacheStatus::Hit { key },
                     self.started,
                 );
@@ -437,7 +562,12 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             outputs: entry.outputs,
             cache: CacheStatus::Hit { key },
             artifacts: entry.artifacts,
-            tests: entry.tests.map(|totals| TestSummary { totals, failures: Vec::new(), flaky: Vec::new(), warnings: Vec::new() }),
+            tests: entry.tests.map(|totals| TestSummary {
+                totals,
+                failures: Vec::new(),
+                flaky: Vec::new(),
+                warnings: Vec::new(),
+            }),
             error: None,
             duration_ms: self.started.elapsed().as_millis() as u64,
         }
@@ -457,7 +587,9 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         let scope = self.scope(env_value, &steps_value, Status::ok());
         for output in &self.job.outputs {
             match output.value.render(&scope) {
-                Ok(value) => outcome.outputs.push((output.name.clone(), mask_text(&shared.masker, &value))),
+                Ok(value) => outcome
+                    .outputs
+                    .push((output.name.clone(), mask_text(&shared.masker, &value))),
                 Err(error) => {
                     outcome.result = JobResult::Failure;
                     outcome.error = Some(format!("output `{}`: {error}", output.name));
@@ -469,7 +601,9 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             let store = shared.store.clone();
             let root = ws.root().to_path_buf();
             let (name, path) = (decl.name.clone(), decl.path.clone());
-            let stored = tokio::task::spawn_blocking(move || store.store_artifact(&root, &name, &path)).await;
+            let stored =
+                tokio::task::spawn_blocking(move || store.store_artifact(&root, &name, &path))
+                    .await;
             match stored {
                 Ok(Ok(record)) => outcome.artifacts.push(record),
                 Ok(Err(error)) => {
@@ -486,7 +620,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         }
         if let (Some(decl), Some((key, false))) = (&self.job.cache, dir_cache) {
             if let Err(error) = self.blocking_dir_cache(ws, &key, &decl.paths, true).await {
-                self.shared.events.event(Event::Warning { job: self.key, message: &format!("cache `{key}` not saved: {error}") });
+                self.shared.events.event(Event::Warning {
+                    job: self.key,
+                    message: &format!("cache `{key}` not saved: {error}"),
+                });
             }
         }
         if let Some((key, manifest)) = cache_key {
@@ -497,9 +634,15 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 created_ms: now_ms(),
                 tests: outcome.tests.as_ref().map(|t| t.totals.clone()),
             };
-            let saved = shared.store.cache_put(&key, &entry).and_then(|()| shared.store.save_manifest(self.key, &manifest));
+            let saved = shared
+                .store
+                .cache_put(&key, &entry)
+                .and_then(|()| shared.store.save_manifest(self.key, &manifest));
             if let Err(error) = saved {
-                self.shared.events.event(Event::Warning { job: self.key, message: &format!("cache entry not saved: {error}") });
+                self.shared.events.event(Event::Warning {
+                    job: self.key,
+                    message: &format!("cache entry not saved: {error}"),
+                });
             }
         }
     }
@@ -518,7 +661,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             }
         };
         if files.is_empty() && warnings.is_empty() {
-            warnings.push(format!("no report matched {}", self.job.reports.junit.join(", ")));
+            warnings.push(format!(
+                "no report matched {}",
+                self.job.reports.junit.join(", ")
+            ));
         }
         let mut report = slipway_reports::Report::default();
         for file in &files {
@@ -532,12 +678,19 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             }
         }
         for warning in &warnings {
-            self.shared.events.event(Event::Warning { job: self.key, message: warning });
+            self.shared.events.event(Event::Warning {
+                job: self.key,
+                message: warning,
+            });
         }
         Some(TestSummary::from_report(&report, warnings))
     }
 
-    async fn blocking_restore(&self, artifact: &ArtifactRecord, ws: &E::Workspace) -> Result<(), String> {
+    async fn blocking_restore(
+        &self,
+        artifact: &ArtifactRecord,
+        ws: &E::Workspace,
+    ) -> Result<(), String> {
         let store = self.shared.store.clone();
         let root = ws.root().to_path_buf();
         let artifact = artifact.clone();
@@ -547,7 +700,13 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         }
     }
 
-    async fn blocking_dir_cache(&self, ws: &E::Workspace, key: &str, paths: &[String], save: bool) -> Result<bool, String> {
+    async fn blocking_dir_cache(
+        &self,
+        ws: &E::Workspace,
+        key: &str,
+        paths: &[String],
+        save: bool,
+    ) -> Result<bool, String> {
         let store = self.shared.store.clone();
         let root = ws.root().to_path_buf();
         let (key, paths) = (key.to_string(), paths.to_vec());
@@ -572,7 +731,11 @@ enum CacheCheck {
 
 impl Status {
     fn ok() -> Status {
-        Status { success: true, failure: false, cancelled: false }
+        Status {
+            success: true,
+            failure: false,
+            cancelled: false,
+        }
     }
 }
 
@@ -583,7 +746,11 @@ impl TestSummary {
             failures: report
                 .failures()
                 .map(|case| {
-                    let name = if case.classname.is_empty() { case.name.clone() } else { format!("{}::{}", case.classname, case.name) };
+                    let name = if case.classname.is_empty() {
+                        case.name.clone()
+                    } else {
+                        format!("{}::{}", case.classname, case.name)
+                    };
                     (name, case.message.clone().unwrap_or_default())
                 })
                 .collect(),
@@ -605,7 +772,8 @@ fn definition_digest(job: &Job, matrix: &[(String, serde_json::Value)]) -> Diges
         h.field("env", &var.name).field("value", var.value.source());
     }
     for step in &job.steps {
-        h.field("step", step.id.as_deref().unwrap_or("")).field("run", step.run.source());
+        h.field("step", step.id.as_deref().unwrap_or(""))
+            .field("run", step.run.source());
         h.field("shell", step.shell.map_or("", shell_name));
         if let Some(dir) = &step.workdir {
             h.field("workdir", dir.source());
@@ -613,16 +781,21 @@ fn definition_digest(job: &Job, matrix: &[(String, serde_json::Value)]) -> Diges
         if let Some(condition) = &step.condition {
             h.field("if", condition.source());
         }
-        h.field("continue-on-error", if step.continue_on_error { "1" } else { "0" });
+        h.field(
+            "continue-on-error",
+            if step.continue_on_error { "1" } else { "0" },
+        );
         for var in &step.env {
             h.field("env", &var.name).field("value", var.value.source());
         }
     }
     for output in &job.outputs {
-        h.field("output", &output.name).field("value", output.value.source());
+        h.field("output", &output.name)
+            .field("value", output.value.source());
     }
     for artifact in &job.artifacts {
-        h.field("artifact", &artifact.name).field("path", &artifact.path);
+        h.field("artifact", &artifact.name)
+            .field("path", &artifact.path);
     }
     for glob in &job.inputs {
         h.field("input", glob);
@@ -675,7 +848,10 @@ fn mask_text(masker: &slipway_logs::SecretMasker, text: &str) -> String {
 
 /// Parses `$SLIPWAY_OUTPUT`: `name=value` lines, and `name<<DELIM` … `DELIM`
 /// blocks for values with newlines (as GitHub Actions' `$GITHUB_OUTPUT`).
-pub(crate) fn parse_outputs(raw: &[u8], masker: &slipway_logs::SecretMasker) -> Vec<(String, String)> {
+pub(crate) fn parse_outputs(
+    raw: &[u8],
+    masker: &slipway_logs::SecretMasker,
+) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(raw);
     let mut outputs = Vec::new();
     let mut lines = text.lines();
@@ -689,7 +865,10 @@ pub(crate) fn parse_outputs(raw: &[u8], masker: &slipway_logs::SecretMasker) -> 
                     }
                     value.push(body);
                 }
-                outputs.push((name.trim().to_string(), mask_text(masker, &value.join("\n"))));
+                outputs.push((
+                    name.trim().to_string(),
+                    mask_text(masker, &value.join("\n")),
+                ));
                 continue;
             }
         }
@@ -729,7 +908,11 @@ fn describe_exit(exit: &StepExit) -> String {
 
 fn human(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs >= 60 { format!("{}m{}s", secs / 60, secs % 60) } else { format!("{}s", secs) }
+    if secs >= 60 {
+        format!("{}m{}s", secs / 60, secs % 60)
+    } else {
+        format!("{}s", secs)
+    }
 }
 
 /// Writes each line to the stored log and to the live view.

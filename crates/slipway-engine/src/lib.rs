@@ -1,15 +1,15 @@
 //! The Slipway engine: plan a run, schedule its jobs, run their steps through
 //! an executor, record everything through a store.
 
-pub mod ports;
-pub mod records;
-pub mod plan;
-pub mod scheduler;
 pub mod cachekey;
 pub mod contexts;
 pub mod events;
 mod job;
+pub mod plan;
+pub mod ports;
+pub mod records;
 pub mod run;
+pub mod scheduler;
 
 pub use events::{Event, EventSink, Silent};
 pub use plan::Plan;

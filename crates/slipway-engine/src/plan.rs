@@ -44,7 +44,13 @@ impl Plan {
             for matrix in combos {
                 let key = instance_key(&job.id, &matrix);
                 mine.push(jobs.len());
-                jobs.push(PlannedJob { key, spec, matrix, needs: Vec::new(), dependents: Vec::new() });
+                jobs.push(PlannedJob {
+                    key,
+                    spec,
+                    matrix,
+                    needs: Vec::new(),
+                    dependents: Vec::new(),
+                });
             }
             instances.push(mine);
         }

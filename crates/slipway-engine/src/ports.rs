@@ -9,7 +9,9 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::records::{ArtifactRecord, CacheEntry, Digest, KeyManifest, Record, RunMeta, RunSummary};
+use crate::records::{
+    ArtifactRecord, CacheEntry, Digest, KeyManifest, Record, RunMeta, RunSummary,
+};
 
 pub use slipway_logs::{SecretMasker, Stream};
 pub use slipway_spec::model::Shell;
@@ -140,14 +142,24 @@ pub trait Store: Send + Sync + 'static {
     /// acts on it.
     fn record(&self, run: &str, record: &Record) -> Result<(), StoreError>;
     /// Opens the log of one step for appending.
-    fn open_step_log(&self, run: &str, job_key: &str, step: usize) -> Result<Self::StepLog, StoreError>;
+    fn open_step_log(
+        &self,
+        run: &str,
+        job_key: &str,
+        step: usize,
+    ) -> Result<Self::StepLog, StoreError>;
     /// Writes the final summary of a run.
     fn finish_run(&self, run: &str, summary: &RunSummary) -> Result<(), StoreError>;
 
     /// Stores the file or directory `rel_path` under the workspace `root`
     /// content-addressed. Refuses absolute paths, `..`, and symlinks that
     /// point outside the root.
-    fn store_artifact(&self, root: &Path, name: &str, rel_path: &str) -> Result<ArtifactRecord, StoreError>;
+    fn store_artifact(
+        &self,
+        root: &Path,
+        name: &str,
+        rel_path: &str,
+    ) -> Result<ArtifactRecord, StoreError>;
     /// Puts an artifact back at its path under `root`.
     fn restore_artifact(&self, record: &ArtifactRecord, root: &Path) -> Result<(), StoreError>;
 
@@ -160,7 +172,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Restores a directory cache saved under `key` into `paths` (relative to
     /// `root`, or absolute / `~/`-prefixed). Returns whether it was found.
-    fn dir_cache_restore(&self, key: &str, paths: &[String], root: &Path) -> Result<bool, StoreError>;
+    fn dir_cache_restore(
+        &self,
+        key: &str,
+        paths: &[String],
+        root: &Path,
+    ) -> Result<bool, StoreError>;
     /// Saves `paths` under `key` unless the key exists already.
     fn dir_cache_save(&self, key: &str, paths: &[String], root: &Path) -> Result<(), StoreError>;
 }

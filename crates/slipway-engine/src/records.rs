@@ -77,8 +77,13 @@ impl JobResult {
 pub enum CacheStatus {
     /// The job declares no `inputs:`.
     Uncached,
-    Hit { key: Digest },
-    Miss { key: Digest, reasons: Vec<String> },
+    Hit {
+        key: Digest,
+    },
+    Miss {
+        key: Digest,
+        reasons: Vec<String>,
+    },
 }
 
 /// One persisted transition of a run. The scheduler records each before
@@ -86,10 +91,28 @@ pub enum CacheStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Record {
-    JobStarted { job: usize, at_ms: u64 },
-    JobSkipped { job: usize, at_ms: u64, reason: String },
-    StepStarted { job: usize, step: usize, name: String, at_ms: u64 },
-    StepFinished { job: usize, step: usize, exit: StepExit, attempt: u32, at_ms: u64 },
+    JobStarted {
+        job: usize,
+        at_ms: u64,
+    },
+    JobSkipped {
+        job: usize,
+        at_ms: u64,
+        reason: String,
+    },
+    StepStarted {
+        job: usize,
+        step: usize,
+        name: String,
+        at_ms: u64,
+    },
+    StepFinished {
+        job: usize,
+        step: usize,
+        exit: StepExit,
+        attempt: u32,
+        at_ms: u64,
+    },
     JobFinished {
         job: usize,
         result: JobResult,
@@ -100,8 +123,13 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
-    CancelRequested { at_ms: u64 },
-    RunFinished { result: JobResult, at_ms: u64 },
+    CancelRequested {
+        at_ms: u64,
+    },
+    RunFinished {
+        result: JobResult,
+        at_ms: u64,
+    },
 }
 
 /// A stored artifact.

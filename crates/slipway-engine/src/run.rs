@@ -18,13 +18,17 @@ use crate::job::{JobOutcome, Upstream, needs_value, run_job};
 use crate::plan::Plan;
 use crate::ports::{CancelSignal, Executor, SecretMasker, Store, StoreError};
 use crate::records::{
-    ArtifactRecord, CacheStatus, GitInfo, JobResult, JobSummary, Record, RunMeta, RunSummary, TestSummary,
+    ArtifactRecord, CacheStatus, GitInfo, JobResult, JobSummary, Record, RunMeta, RunSummary,
+    TestSummary,
 };
 use crate::scheduler::{Action, Conditions, Decision, ReadyStatus, Scheduler, SchedulerOptions};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// How to run a pipeline.
@@ -102,7 +106,12 @@ impl<E: Executor, S: Store> Engine<E, S> {
         };
         let run = self.store.begin_run(&meta)?;
         let masker = SecretMasker::new(options.secrets.iter().map(|(_, v)| v.as_str()));
-        let secrets = string_object(options.secrets.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let secrets = string_object(
+            options
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         let inputs = Value::from(serde_json::Value::Object(options.inputs.clone()));
         let git = git_value(&options.git);
         let mut pipeline_env = Vec::with_capacity(pipeline.env.len());
@@ -119,10 +128,17 @@ impl<E: Executor, S: Store> Engine<E, S> {
                 }
             }
         }
-        let pipeline_env_value = string_object(pipeline_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let continue_on_error: Vec<bool> =
-            plan.jobs.iter().map(|j| pipeline.jobs[j.spec].continue_on_error).collect();
-        let scheduler_options = SchedulerOptions { parallelism: options.parallelism, fail_fast: options.fail_fast };
+        let pipeline_env_value =
+            string_object(pipeline_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let continue_on_error: Vec<bool> = plan
+            .jobs
+            .iter()
+            .map(|j| pipeline.jobs[j.spec].continue_on_error)
+            .collect();
+        let scheduler_options = SchedulerOptions {
+            parallelism: options.parallelism,
+            fail_fast: options.fail_fast,
+        };
         let mut scheduler = Scheduler::new(&plan, &continue_on_error, scheduler_options);
         let shared = Arc::new(RunShared {
             pipeline: pipeline.clone(),
@@ -159,10 +175,22 @@ impl<E: Executor, S: Store> Engine<E, S> {
         let mut external_open = true;
 
         let actions = scheduler.start(&dispatcher.conditions());
-        dispatcher.perform(actions, &mut run_result, &cancel_jobs, &job_cancel, &done_tx)?;
+        dispatcher.perform(
+            actions,
+            &mut run_result,
+            &cancel_jobs,
+            &job_cancel,
+            &done_tx,
+        )?;
         if *cancel.borrow() {
             let actions = scheduler.cancel(&dispatcher.conditions());
-            dispatcher.perform(actions, &mut run_result, &cancel_jobs, &job_cancel, &done_tx)?;
+            dispatcher.perform(
+                actions,
+                &mut run_result,
+                &cancel_jobs,
+                &job_cancel,
+                &done_tx,
+            )?;
         }
         while !(scheduler.is_over() && scheduler.running() == 0) {
             tokio::select! {
@@ -201,9 +229,18 @@ impl<E: Executor, S: Store> Engine<E, S> {
                 })
             })
             .collect();
-        let summary = RunSummary { run: run.clone(), result: run_result, duration_ms, jobs };
+        let summary = RunSummary {
+            run: run.clone(),
+            result: run_result,
+            duration_ms,
+            jobs,
+        };
         self.store.finish_run(&run, &summary)?;
-        self.events.event(Event::RunFinished { run: &run, result: run_result, duration_ms });
+        self.events.event(Event::RunFinished {
+            run: &run,
+            result: run_result,
+            duration_ms,
+        });
         Ok(summary)
     }
 }
@@ -280,7 +317,11 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
                         let _ = done.send((job, outcome));
                     });
                 }
-                Action::Finish { job, result, reason } => {
+                Action::Finish {
+                    job,
+                    result,
+                    reason,
+                } => {
                     let key = shared.plan.jobs[job].key.clone();
                     let cache = CacheStatus::Uncached;
                     shared.events.event(Event::JobFinished {
@@ -292,7 +333,11 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
                         tests: None,
                         reason: Some(&reason),
                     });
-                    self.finished[job] = Some(Finished { result, outputs: Vec::new(), artifacts: Vec::new() });
+                    self.finished[job] = Some(Finished {
+                        result,
+                        outputs: Vec::new(),
+                        artifacts: Vec::new(),
+                    });
                     self.summaries[job] = Some(JobSummary {
                         key,
                         result,
@@ -325,7 +370,8 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
         };
         shared.store.record(&shared.run, &record)?;
         let key = &shared.plan.jobs[job].key;
-        let duration_ms = self.started_at[job].map_or(outcome.duration_ms, |t| t.elapsed().as_millis() as u64);
+        let duration_ms =
+            self.started_at[job].map_or(outcome.duration_ms, |t| t.elapsed().as_millis() as u64);
         shared.events.event(Event::JobFinished {
             job: key,
             result: outcome.result,
@@ -344,7 +390,11 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
             tests: outcome.tests.map(|t: TestSummary| t),
             error: outcome.error,
         });
-        self.finished[job] = Some(Finished { result: outcome.result, outputs: outcome.outputs, artifacts: outcome.artifacts });
+        self.finished[job] = Some(Finished {
+            result: outcome.result,
+            outputs: outcome.outputs,
+            artifacts: outcome.artifacts,
+        });
         Ok(())
     }
 }
@@ -367,8 +417,10 @@ impl<E: Executor, S: Store> Conditions for JobConditions<'_, E, S> {
                 .needs
                 .iter()
                 .filter(|&&n| {
-                    !matches!(self.dispatcher.finished[n].as_ref().map(|f| f.result), Some(JobResult::Success))
-                        && !shared.pipeline.jobs[shared.plan.jobs[n].spec].continue_on_error
+                    !matches!(
+                        self.dispatcher.finished[n].as_ref().map(|f| f.result),
+                        Some(JobResult::Success)
+                    ) && !shared.pipeline.jobs[shared.plan.jobs[n].spec].continue_on_error
                 })
                 .map(|&n| shared.plan.jobs[n].key.as_str())
                 .collect();

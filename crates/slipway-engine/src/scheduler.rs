@@ -56,7 +56,11 @@ pub enum Action {
     Start { job: usize },
     /// The job will not run; it is finished with `result` (skipped, or
     /// cancelled, or failed when its condition could not be evaluated).
-    Finish { job: usize, result: JobResult, reason: String },
+    Finish {
+        job: usize,
+        result: JobResult,
+        reason: String,
+    },
     /// Cancel every running job.
     CancelRunning,
     /// The run is over.
@@ -68,10 +72,20 @@ impl Action {
     pub fn record(&self, at_ms: u64) -> Option<Record> {
         Some(match self {
             Action::Start { job } => Record::JobStarted { job: *job, at_ms },
-            Action::Finish { job, result: JobResult::Skipped, reason } => {
-                Record::JobSkipped { job: *job, at_ms, reason: reason.clone() }
-            }
-            Action::Finish { job, result, reason } => Record::JobFinished {
+            Action::Finish {
+                job,
+                result: JobResult::Skipped,
+                reason,
+            } => Record::JobSkipped {
+                job: *job,
+                at_ms,
+                reason: reason.clone(),
+            },
+            Action::Finish {
+                job,
+                result,
+                reason,
+            } => Record::JobFinished {
                 job: *job,
                 result: *result,
                 at_ms,
@@ -80,7 +94,10 @@ impl Action {
                 error: Some(reason.clone()),
             },
             Action::CancelRunning => Record::CancelRequested { at_ms },
-            Action::RunFinished { result } => Record::RunFinished { result: *result, at_ms },
+            Action::RunFinished { result } => Record::RunFinished {
+                result: *result,
+                at_ms,
+            },
         })
     }
 }
@@ -140,7 +157,10 @@ impl Scheduler {
             done_queue: VecDeque::new(),
             running: 0,
             finished: 0,
-            options: SchedulerOptions { parallelism: options.parallelism.max(1), ..options },
+            options: SchedulerOptions {
+                parallelism: options.parallelism.max(1),
+                ..options
+            },
             cancelled: false,
             failed: false,
             over: false,
@@ -246,7 +266,12 @@ impl Scheduler {
                 Record::JobSkipped { job, .. } if *job < s.slots.len() => {
                     s.mark_done(*job, JobResult::Skipped);
                 }
-                Record::JobFinished { job, result, outputs, .. } if *job < s.slots.len() => {
+                Record::JobFinished {
+                    job,
+                    result,
+                    outputs,
+                    ..
+                } if *job < s.slots.len() => {
                     if s.slots[*job].state == State::Running {
                         s.running -= 1;
                     }
@@ -264,10 +289,15 @@ impl Scheduler {
         // Counters of unfinished needs follow from the states.
         s.done_queue.clear();
         for job in 0..s.slots.len() {
-            let unfinished = s.needs[job].iter().filter(|&&n| !matches!(s.slots[n].state, State::Done(_))).count();
+            let unfinished = s.needs[job]
+                .iter()
+                .filter(|&&n| !matches!(s.slots[n].state, State::Done(_)))
+                .count();
             s.slots[job].unfinished_needs = unfinished as u32;
         }
-        let interrupted = (0..s.slots.len()).filter(|&j| s.slots[j].state == State::Running).collect();
+        let interrupted = (0..s.slots.len())
+            .filter(|&j| s.slots[j].state == State::Running)
+            .collect();
         (s, interrupted)
     }
 
@@ -280,7 +310,11 @@ impl Scheduler {
         // finish, with `cancelled()` true.
         while let Some(job) = self.ready.pop_front() {
             let reason = "the run was cancelled before the job started".to_string();
-            actions.push(Action::Finish { job, result: JobResult::Cancelled, reason });
+            actions.push(Action::Finish {
+                job,
+                result: JobResult::Cancelled,
+                reason,
+            });
             self.mark_done(job, JobResult::Cancelled);
         }
     }
@@ -300,13 +334,21 @@ impl Scheduler {
                 _ => needs_succeeded = false,
             }
         }
-        let status = ReadyStatus { needs_succeeded, needs_failed, cancelled: self.cancelled };
+        let status = ReadyStatus {
+            needs_succeeded,
+            needs_failed,
+            cancelled: self.cancelled,
+        };
         match conditions.decide(job, status, self) {
             // After a cancel nothing new starts, whatever its condition says:
             // Ctrl-C means stop now.
             Decision::Run | Decision::Skip(_) if self.cancelled => {
                 let reason = "the run was cancelled".to_string();
-                actions.push(Action::Finish { job, result: JobResult::Cancelled, reason });
+                actions.push(Action::Finish {
+                    job,
+                    result: JobResult::Cancelled,
+                    reason,
+                });
                 self.mark_done(job, JobResult::Cancelled);
             }
             Decision::Run => {
@@ -314,12 +356,20 @@ impl Scheduler {
                 self.ready.push_back(job);
             }
             Decision::Skip(reason) => {
-                actions.push(Action::Finish { job, result: JobResult::Skipped, reason });
+                actions.push(Action::Finish {
+                    job,
+                    result: JobResult::Skipped,
+                    reason,
+                });
                 self.mark_done(job, JobResult::Skipped);
             }
             Decision::Error(message) => {
                 self.failed = true;
-                actions.push(Action::Finish { job, result: JobResult::Failure, reason: message });
+                actions.push(Action::Finish {
+                    job,
+                    result: JobResult::Failure,
+                    reason: message,
+                });
                 self.mark_done(job, JobResult::Failure);
             }
         }
@@ -341,7 +391,9 @@ impl Scheduler {
         }
         if !self.cancelled {
             while self.running < self.options.parallelism {
-                let Some(job) = self.ready.pop_front() else { break };
+                let Some(job) = self.ready.pop_front() else {
+                    break;
+                };
                 self.slots[job].state = State::Running;
                 self.running += 1;
                 actions.push(Action::Start { job });

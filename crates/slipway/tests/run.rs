@@ -1,0 +1,292 @@
+//! `slipway run` end to end: the real binary, real processes, real files.
+
+mod common;
+
+use common::Project;
+
+#[test]
+fn example_pipeline_runs_then_hits_the_cache_and_explains_misses() {
+    let project = Project::example("hello");
+    let first = project.run(&["run", "--explain"]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert!(
+        first
+            .stdout
+            .contains("tests of test: 4 tests, 3 passed, 0 failed, 0 errors, 1 skipped"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("build/app  blake3:"),
+        "artifact digest listed: {}",
+        first.stdout
+    );
+    assert!(
+        first
+            .stdout
+            .contains("no earlier run of this job is recorded"),
+        "{}",
+        first.stdout
+    );
+
+    let second = project.run(&["run", "--json"]);
+    assert_eq!(second.code, Some(0), "{}", second.all());
+    let jobs = second.finished_jobs();
+    assert_eq!(jobs.len(), 5);
+    for job in &jobs {
+        assert_eq!(
+            job["cache"]["status"], "hit",
+            "every job is a cache hit: {job}"
+        );
+    }
+
+    project.write("src/hello.sh", "#!/bin/sh\necho changed\n");
+    let third = project.run(&["run", "--explain", "build"]);
+    assert_eq!(third.code, Some(0), "{}", third.all());
+    assert!(
+        third.stdout.contains("miss: file `src/hello.sh` changed"),
+        "{}",
+        third.stdout
+    );
+}
+
+#[test]
+fn failing_step_fails_the_run_and_skips_dependents() {
+    let project = Project::new(
+        "
+jobs:
+  build:
+    steps:
+      - run: echo building; exit 3
+  deploy:
+    needs: [build]
+    steps: [{run: echo never}]
+  lint:
+    steps: [{run: echo linted}]
+",
+    );
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("exited with code 3"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("needs build which did not succeed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("linted"),
+        "independent jobs go on: {}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("never"), "{}", run.stdout);
+}
+
+#[test]
+fn outputs_flow_from_steps_to_jobs_and_conditions_see_them() {
+    let project = Project::new(
+        r#"
+jobs:
+  version:
+    steps:
+      - id: v
+        run: |
+          echo "number=1.2.3" >> "$SLIPWAY_OUTPUT"
+          echo "unused=x" >> "$SLIPWAY_OUTPUT"
+    outputs:
+      number: ${{ steps.v.outputs.number }}
+  release:
+    needs: [version]
+    if: needs.version.outputs.number == '1.2.3'
+    steps:
+      - run: echo "releasing ${{ needs.version.outputs.number }} ($NUMBER)"
+        env:
+          NUMBER: ${{ needs.version.outputs.number }}
+  never:
+    needs: [version]
+    if: needs.version.result == 'failure'
+    steps: [{run: echo never}]
+"#,
+    );
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains("releasing 1.2.3 (1.2.3)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("is false"), "{}", run.stdout);
+    assert!(!run.stdout.contains("│ never"), "{}", run.stdout);
+}
+
+#[test]
+fn step_timeout_fails_the_step() {
+    let project = Project::new(
+        "
+jobs:
+  slow:
+    steps:
+      - run: sleep 30
+        timeout: 1s
+",
+    );
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("timed out"), "{}", run.stdout);
+}
+
+#[test]
+fn retries_run_a_failing_step_again() {
+    let project = Project::new(
+        r#"
+jobs:
+  flaky:
+    steps:
+      - run: |
+          n=$(cat count 2>/dev/null || echo 0); n=$((n + 1)); echo $n > count
+          echo "attempt $n"
+          [ "$n" -ge 3 ]
+        retry: 2
+"#,
+    );
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stdout.contains("attempt 3"), "{}", run.stdout);
+}
+
+#[test]
+fn artifact_paths_that_leave_the_workspace_are_refused() {
+    let project = Project::new(
+        "
+jobs:
+  escape:
+    steps:
+      - run: ln -sf /etc/passwd link
+    artifacts:
+      link: link
+",
+    );
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("artifact `link`"), "{}", run.stdout);
+    assert!(
+        run.stdout.to_lowercase().contains("outside"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn artifacts_reach_jobs_in_clean_checkouts() {
+    let project = Project::new(
+        "
+jobs:
+  build:
+    steps:
+      - run: mkdir -p out && echo payload > out/app.txt
+    artifacts:
+      app: out/app.txt
+  use:
+    needs: [build]
+    steps:
+      - run: cat out/app.txt; cat uncommitted.txt 2>/dev/null || echo 'no uncommitted file'
+",
+    );
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(project.path())
+            .output()
+            .expect("git");
+        assert!(
+            status.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "slipway.yml"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "pipeline",
+    ]);
+    project.write("uncommitted.txt", "local change");
+    let run = project.run(&["run", "--clean"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stdout.contains("│ payload"), "{}", run.stdout);
+    assert!(run.stdout.contains("no uncommitted file"), "{}", run.stdout);
+}
+
+#[test]
+fn failing_tests_are_listed_with_their_messages() {
+    let project = Project::new(
+        r#"
+jobs:
+  test:
+    steps:
+      - run: |
+          mkdir -p reports
+          cat > reports/junit.xml <<'XML'
+          <testsuite name="s" tests="2" failures="1">
+            <testcase classname="math" name="adds"/>
+            <testcase classname="math" name="divides"><failure message="expected 2, got 3"/></testcase>
+          </testsuite>
+          XML
+          echo "<not xml" > reports/broken.xml
+    reports:
+      junit: ["reports/*.xml"]
+"#,
+    );
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains("FAIL math::divides  expected 2, got 3"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("report `reports/broken.xml` could not be read"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn no_store_leaves_no_files() {
+    let project = Project::new("jobs:\n  a:\n    steps: [{run: echo hi}]\n");
+    let run = project.run(&["run", "--no-store"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(!project.path().join(".slipway").exists());
+}
+
+#[test]
+fn manual_inputs_are_typed() {
+    let project = Project::new(
+        r#"
+on:
+  manual:
+    inputs:
+      count: {type: number, required: true}
+jobs:
+  a:
+    steps: [{run: "echo count is ${{ inputs.count }}"}]
+"#,
+    );
+    let missing = project.run(&["run"]);
+    assert_eq!(missing.code, Some(2), "{}", missing.all());
+    assert!(
+        missing.stderr.contains("input `count` is required"),
+        "{}",
+        missing.stderr
+    );
+    let wrong = project.run(&["run", "--input", "count=many"]);
+    assert_eq!(wrong.code, Some(2));
+    let run = project.run(&["run", "--input", "count=3"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stdout.contains("count is 3"), "{}", run.stdout);
+}
