@@ -352,6 +352,19 @@ mod tests {
     }
 
     #[test]
+    fn failed_automaton_masks_everything() {
+        let masker = SecretMasker {
+            matcher: Matcher::Everything,
+            secret_count: 1,
+            pattern_count: 1,
+            longest_pattern: 4,
+        };
+        assert!(!masker.is_empty());
+        assert_eq!(masked_str(&masker, "any text"), "***");
+        assert_eq!(masked_str(&masker, ""), "");
+    }
+
+    #[test]
     fn debug_does_not_show_secrets() {
         let masker = SecretMasker::new(["hunter2", "very-secret-value"]);
         let shown = format!("{masker:?} {masker:#?}");

@@ -13,6 +13,8 @@
 //! depends only on the line's bytes and not on when they arrived, the pieces are the same however
 //! the input was chunked, and the pieces of a line put together are exactly the masked line.
 
+use std::fmt;
+
 use memchr::{memchr, memchr_iter};
 
 use crate::SecretMasker;
@@ -26,7 +28,8 @@ pub const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;
 /// line longer than [`LineSplitter::max_line_len`] bytes is emitted as several pieces of at most
 /// that many (unmasked) bytes each; no secret is ever cut by a piece boundary. Memory use is
 /// about the maximum line length plus the largest chunk fed.
-#[derive(Debug)]
+///
+/// `Debug` shows sizes only: the unfinished line may hold a secret not yet masked.
 pub struct LineSplitter {
     /// Bytes of the current, unfinished line (never a `\n`).
     pending: Vec<u8>,
@@ -35,7 +38,6 @@ pub struct LineSplitter {
 
 /// The part of the splitter that masks and emits, kept apart from `pending` so a line borrowed
 /// from `pending` can be emitted without copying it.
-#[derive(Debug)]
 struct Emitter {
     masker: SecretMasker,
     /// Reused output buffer for lines that contain a match.
@@ -133,6 +135,16 @@ impl LineSplitter {
             self.emitter.emit_line(&self.pending, &mut on_piece);
             self.pending.clear();
         }
+    }
+}
+
+impl fmt::Debug for LineSplitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineSplitter")
+            .field("masker", &self.emitter.masker)
+            .field("max_line_len", &self.emitter.max_piece)
+            .field("pending_bytes", &self.pending.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -351,6 +363,25 @@ mod tests {
             LineSplitter::new(no_secrets()).max_line_len(),
             DEFAULT_MAX_LINE_LEN
         );
+    }
+
+    #[test]
+    fn debug_does_not_show_the_unfinished_line() {
+        let mut splitter = LineSplitter::new(SecretMasker::new(["topsecret"]));
+        splitter.feed(b"password: tops", |_| {});
+        let shown = format!("{splitter:?}");
+        assert!(!shown.contains("tops"), "{shown}");
+        assert!(shown.contains("pending_bytes: 14"), "{shown}");
+    }
+
+    #[test]
+    fn encoded_multi_line_secret_is_masked_in_lines() {
+        let key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0\n-----END KEY-----\n";
+        let masker = SecretMasker::new([key]);
+        let json = serde_json::json!({ "key": key }).to_string();
+        let input = format!("{json}\n{key}");
+        let got = lines(masker, &input.as_bytes().chunks(7).collect::<Vec<_>>());
+        assert_eq!(got, [&br#"{"key":"***"}"#[..], b"***", b"***", b"***"]);
     }
 
     #[test]
