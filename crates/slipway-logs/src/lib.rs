@@ -11,7 +11,7 @@
 //!   split between two reads is still masked. Lines too long for memory are cut where no secret
 //!   can straddle the cut.
 //! - [`LogWriter`], [`parse_record`], [`records`] and [`LogReader`] write and read the stored
-//!   format described in [`format`].
+//!   format described in [`mod@format`].
 //!
 //! This is the hottest path of the product (every byte every step prints), so the design avoids
 //! per-line costs: lines are handed to callbacks as slices borrowed from the chunk or from one
