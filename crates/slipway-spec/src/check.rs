@@ -22,6 +22,10 @@ pub(crate) struct Checker<'s> {
     pub errors: Vec<Diagnostic>,
     /// The names `matrix.<name>` may use in the job being read; `None` outside jobs.
     pub matrix_names: Option<Vec<String>>,
+    /// The jobs `needs.<job>` may name in the job being read; `None` outside jobs.
+    pub needs_names: Option<Vec<String>>,
+    /// The step ids `steps.<id>` may name here (earlier steps); `None` outside jobs.
+    pub step_ids: Option<Vec<String>>,
 }
 
 impl<'s> Checker<'s> {
@@ -30,6 +34,8 @@ impl<'s> Checker<'s> {
             source: SourceMap::new(source),
             errors: Vec::new(),
             matrix_names: None,
+            needs_names: None,
+            step_ids: None,
         }
     }
 
@@ -325,37 +331,54 @@ impl<'s> Checker<'s> {
                 ok = false;
                 continue;
             }
-            if reference.context != "matrix" {
-                continue;
-            }
-            let Some((axis, offset)) = reference.property else {
+            let Some((name, offset)) = reference.property else {
                 continue;
             };
-            let defined = self.matrix_names.as_deref().unwrap_or(&[]);
-            if defined.iter().any(|name| name.eq_ignore_ascii_case(&axis)) {
-                continue;
-            }
-            let help = if defined.is_empty() {
-                "this job has no `matrix`; add one with this axis, or remove the reference"
-                    .to_string()
-            } else {
-                match closest(&axis, defined.iter().map(String::as_str)) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("the matrix defines: {}", defined.join(", ")),
-                }
+            let problem = match reference.context.as_str() {
+                "matrix" => self.undefined_axis(&name),
+                "needs" => self.needs_names.as_deref().and_then(|needs| {
+                    (!needs.iter().any(|n| n == &name)).then(|| {
+                        (
+                            format!("`needs.{name}` refers to a job this job does not need"),
+                            format!("add `{name}` to this job's `needs`"),
+                        )
+                    })
+                }),
+                "steps" => self.step_ids.as_deref().and_then(|ids| {
+                    (!ids.iter().any(|id| id == &name)).then(|| {
+                        let help = match closest(&name, ids.iter().map(String::as_str)) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("give an earlier step `id: {name}`; a step sees only the steps before it"),
+                        };
+                        (format!("`steps.{name}` does not name an earlier step of this job"), help)
+                    })
+                }),
+                _ => None,
             };
-            let at = self.source.locate(node, offset);
-            self.push(
-                Diagnostic::new(
-                    at,
-                    axis.chars().count(),
-                    format!("undefined matrix axis `{axis}`"),
-                )
-                .help(help),
-            );
-            ok = false;
+            if let Some((message, help)) = problem {
+                let at = self.source.locate(node, offset);
+                self.push(Diagnostic::new(at, name.chars().count(), message).help(help));
+                ok = false;
+            }
         }
         ok
+    }
+
+    /// The message and help for `matrix.<axis>` when the job's matrix lacks that axis.
+    fn undefined_axis(&self, axis: &str) -> Option<(String, String)> {
+        let defined = self.matrix_names.as_deref()?;
+        if defined.iter().any(|name| name.eq_ignore_ascii_case(axis)) {
+            return None;
+        }
+        let help = if defined.is_empty() {
+            "this job has no `matrix`; add one with this axis, or remove the reference".to_string()
+        } else {
+            match closest(axis, defined.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("the matrix defines: {}", defined.join(", ")),
+            }
+        };
+        Some((format!("undefined matrix axis `{axis}`"), help))
     }
 }
 

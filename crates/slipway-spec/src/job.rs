@@ -57,17 +57,34 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
     // The matrix first: every template of the job is checked against its axes.
     let matrix = lookup("matrix").and_then(|(_, value)| matrix(c, value));
     c.matrix_names = Some(matrix.as_ref().map(matrix_names).unwrap_or_default());
+    let needs: Vec<Need> = lookup("needs").map_or_else(Vec::new, |(_, value)| {
+        c.string_list(value, "`needs`")
+            .into_iter()
+            .map(|(job, span, _)| Need { job, span })
+            .collect()
+    });
+    c.needs_names = Some(needs.iter().map(|n| n.job.clone()).collect());
+    // Steps before outputs: an output may name any step id of the job.
+    let steps = lookup("steps").map(|(_, value)| steps(c, value));
+    c.step_ids = Some(
+        steps
+            .iter()
+            .flatten()
+            .filter_map(|s| s.id.clone())
+            .collect(),
+    );
+    let has_steps = steps.is_some();
 
     let mut job = Job {
         id: id.name.clone(),
         span: id.span,
         name: None,
-        needs: Vec::new(),
+        needs,
         matrix,
         condition: None,
         env: Vec::new(),
         shell: Shell::Bash,
-        steps: Vec::new(),
+        steps: steps.unwrap_or_default(),
         timeout: None,
         retry: 0,
         continue_on_error: false,
@@ -77,24 +94,12 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         cache: None,
         reports: Reports::default(),
     };
-    let mut has_steps = false;
     for (key, value) in entries {
         match key.name.as_str() {
             "name" => job.name = c.template(value, Field::JobName, "`name`"),
-            "needs" => {
-                job.needs = c
-                    .string_list(value, "`needs`")
-                    .into_iter()
-                    .map(|(job, span, _)| Need { job, span })
-                    .collect();
-            }
             "if" => job.condition = c.condition(value, Field::JobIf),
             "env" => job.env = env(c, value, Field::JobEnv),
             "shell" => job.shell = shell(c, value).unwrap_or_default(),
-            "steps" => {
-                has_steps = true;
-                job.steps = steps(c, value);
-            }
             "timeout" => job.timeout = c.duration(value, "`timeout`"),
             "retry" => job.retry = c.retry(value),
             "continue-on-error" => {
@@ -109,6 +114,8 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         }
     }
     c.matrix_names = None;
+    c.needs_names = None;
+    c.step_ids = None;
     if !has_steps {
         c.push(
             Diagnostic::new(
@@ -160,6 +167,7 @@ fn steps(c: &mut Checker<'_>, node: &Node) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::with_capacity(items.len());
     let mut ids: Vec<(String, u32)> = Vec::new();
     for item in items {
+        c.step_ids = Some(ids.iter().map(|(id, _)| id.clone()).collect());
         let Some(step) = step(c, item) else { continue };
         if let Some(id) = &step.id {
             if let Some((_, line)) = ids.iter().find(|(seen, _)| seen == id) {
