@@ -9,9 +9,9 @@ use slipway_engine::ports::StoreError;
 use slipway_engine::records::{ArtifactKind, ArtifactRecord};
 
 use crate::blobs::Blobs;
-use crate::fsutil::{io_error, remove_any};
+use crate::fsutil::io_error;
 use crate::paths::normalise_relative;
-use crate::tree::{self, Links, ensure_dirs, file_mode};
+use crate::tree::{self, Links, ensure_dirs};
 
 /// Stores `root/rel_path` (a file, or a directory with everything in it).
 ///
@@ -111,14 +111,18 @@ pub(crate) fn restore(
                     record.name, record.path
                 )));
             };
-            let dest = parent.join(file_name);
-            remove_any(&dest)?;
             let mode = if blobs.is_executable(&record.digest)? {
                 0o755
             } else {
                 0o644
             };
-            blobs.write_to(&record.digest, &dest, file_mode(mode))
+            tree::restore_file(
+                blobs,
+                &record.digest,
+                record.size,
+                &parent.join(file_name),
+                mode,
+            )
         }
     }
 }

@@ -176,6 +176,29 @@ mod tests {
     }
 
     #[test]
+    fn cache_paths_expand() {
+        let root = Path::new("/ws");
+        assert_eq!(
+            expand_cache_path("node_modules", root).ok(),
+            Some(PathBuf::from("/ws/node_modules"))
+        );
+        assert_eq!(
+            expand_cache_path("/var/cache", root).ok(),
+            Some(PathBuf::from("/var/cache"))
+        );
+        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(home) => {
+                let expected = PathBuf::from(home).join(".cargo/registry");
+                assert_eq!(
+                    expand_cache_path("~/.cargo/registry", root).ok(),
+                    Some(expected)
+                );
+            }
+            None => assert!(expand_cache_path("~/.cargo/registry", root).is_err()),
+        }
+    }
+
+    #[test]
     fn lexical_resolution_stays_in_root() {
         let r = |d: &str, t: &str| resolve_lexically(Path::new(d), Path::new(t));
         assert_eq!(r("a/b", "../c"), Some(PathBuf::from("a/c")));

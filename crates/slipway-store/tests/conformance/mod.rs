@@ -40,6 +40,7 @@ macro_rules! conformance_suite {
             directory_artifact_round_trip,
             directory_digest_is_backend_independent,
             restore_replaces_existing_content,
+            restore_leaves_identical_files_alone,
             refuses_absolute_and_parent_paths,
             refuses_missing_path,
             refuses_symlink_outside_at_top,
@@ -484,6 +485,41 @@ pub fn restore_replaces_existing_content<S: Store>(store: &S, scratch: &Path) {
     ok(store.restore_artifact(&file, &other));
     assert_eq!(listing(&other.join("dist")), listing(&ws.join("dist")));
     assert_eq!(fs::read(other.join("single")).unwrap(), b"new");
+}
+
+pub fn restore_leaves_identical_files_alone<S: Store>(store: &S, scratch: &Path) {
+    let ws = workspace(scratch, "ws");
+    make_tree(&ws);
+    write(&ws.join("single"), b"abc");
+    set_mode(&ws.join("single"), 0o755);
+    let dir = ok(store.store_artifact(&ws, "dist", "dist"));
+    let file = ok(store.store_artifact(&ws, "single", "single"));
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    for path in ["dist/app", "dist/lib/data.txt", "single"] {
+        fs::File::options()
+            .write(true)
+            .open(ws.join(path))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    // Same size, other bytes: must be replaced. A lost executable bit comes back.
+    write(&ws.join("dist/lib/data.txt"), b"DATA\n");
+    fs::File::options()
+        .write(true)
+        .open(ws.join("dist/lib/data.txt"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    set_mode(&ws.join("single"), 0o644);
+    ok(store.restore_artifact(&dir, &ws));
+    ok(store.restore_artifact(&file, &ws));
+    let mtime = |p: &str| fs::metadata(ws.join(p)).unwrap().modified().unwrap();
+    assert_eq!(mtime("dist/app"), old);
+    assert_eq!(mtime("single"), old);
+    assert!(is_executable(&ws.join("single")));
+    assert_eq!(fs::read(ws.join("dist/lib/data.txt")).unwrap(), b"data\n");
+    assert_ne!(mtime("dist/lib/data.txt"), old);
 }
 
 pub fn refuses_absolute_and_parent_paths<S: Store>(store: &S, scratch: &Path) {
