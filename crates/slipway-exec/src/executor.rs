@@ -8,7 +8,7 @@ use slipway_engine::ports::{ExecError, Executor, WorkspaceRequest};
 
 use crate::checkout;
 use crate::fast_path;
-use crate::inputs::DigestMemo;
+use crate::inputs::{DigestMemo, InputStats};
 use crate::outputs::OutputDir;
 use crate::workspace::LocalWorkspace;
 
@@ -110,6 +110,13 @@ impl LocalExecutor {
                 outputs: OutputDir::default(),
             }),
         }
+    }
+}
+
+impl LocalExecutor {
+    /// Work done on inputs so far by all workspaces of this executor.
+    pub fn input_stats(&self) -> InputStats {
+        self.shared.digests.stats()
     }
 }
 

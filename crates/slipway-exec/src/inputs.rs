@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use slipway_engine::ports::ExecError;
@@ -149,13 +150,36 @@ fn never_matched(rel: &str) -> bool {
         || is_within(rel, LOCAL_STATE)
 }
 
-/// Relative paths of the files under `root` matched by `globs`, sorted.
-pub(crate) fn matched_files(root: &Path, globs: &[String]) -> Result<Vec<String>, ExecError> {
+/// Counters of the work done on inputs by one executor, for benchmarks and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputStats {
+    /// Files read to compute their digest.
+    pub files_hashed: u64,
+    /// Digests taken from memory because the file had not changed.
+    pub digests_reused: u64,
+    /// Directories listed while matching globs.
+    pub dirs_listed: u64,
+}
+
+/// Relative paths of the files under `root` matched by `globs`, sorted. `dirs_listed` counts
+/// the directories read.
+pub(crate) fn matched_files(
+    root: &Path,
+    globs: &[String],
+    dirs_listed: &AtomicU64,
+) -> Result<Vec<String>, ExecError> {
     let patterns = Patterns::new(globs)?;
     let mut found = BTreeSet::new();
     for start in &patterns.starts {
         if start.is_empty() {
-            walk(root, String::new(), false, &patterns, &mut found)?;
+            walk(
+                root,
+                String::new(),
+                false,
+                &patterns,
+                &mut found,
+                dirs_listed,
+            )?;
             continue;
         }
         if never_matched(start) || patterns.excluded(start) {
@@ -166,7 +190,14 @@ pub(crate) fn matched_files(root: &Path, globs: &[String]) -> Result<Vec<String>
         };
         if meta.is_dir() {
             let implied = patterns.include.is_match(start.as_str());
-            walk(root, start.clone(), implied, &patterns, &mut found)?;
+            walk(
+                root,
+                start.clone(),
+                implied,
+                &patterns,
+                &mut found,
+                dirs_listed,
+            )?;
         } else if (meta.is_file() || meta.is_symlink()) && patterns.include.is_match(start.as_str())
         {
             found.insert(start.clone());
@@ -183,9 +214,11 @@ fn walk(
     implied: bool,
     patterns: &Patterns,
     found: &mut BTreeSet<String>,
+    dirs_listed: &AtomicU64,
 ) -> Result<(), ExecError> {
     let mut stack = vec![(dir, implied)];
     while let Some((dir, implied)) = stack.pop() {
+        dirs_listed.fetch_add(1, Ordering::Relaxed);
         let entries = match std::fs::read_dir(root.join(&dir)) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -231,6 +264,9 @@ fn walk(
 #[derive(Debug, Default)]
 pub(crate) struct DigestMemo {
     entries: Mutex<HashMap<PathBuf, (FileStamp, Digest)>>,
+    files_hashed: AtomicU64,
+    digests_reused: AtomicU64,
+    pub(crate) dirs_listed: AtomicU64,
 }
 
 /// What tells that a file is unchanged since it was hashed.
@@ -256,6 +292,14 @@ impl FileStamp {
 }
 
 impl DigestMemo {
+    pub(crate) fn stats(&self) -> InputStats {
+        InputStats {
+            files_hashed: self.files_hashed.load(Ordering::Relaxed),
+            digests_reused: self.digests_reused.load(Ordering::Relaxed),
+            dirs_listed: self.dirs_listed.load(Ordering::Relaxed),
+        }
+    }
+
     /// Digests of `files` (relative to `root`), in the same order.
     pub(crate) fn hash_files(
         &self,
@@ -288,9 +332,11 @@ impl DigestMemo {
             && let Some((known, digest)) = entries.get(path)
             && *known == stamp
         {
+            self.digests_reused.fetch_add(1, Ordering::Relaxed);
             return Ok(digest.clone());
         }
         let digest = hash_file(path, buf)?;
+        self.files_hashed.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut entries) = self.entries.lock() {
             entries.insert(path.to_path_buf(), (stamp, digest.clone()));
         }

@@ -61,4 +61,5 @@ mod pump;
 mod workspace;
 
 pub use executor::{LocalConfig, LocalExecutor, WorkspaceMode};
+pub use inputs::InputStats;
 pub use workspace::LocalWorkspace;

@@ -202,12 +202,13 @@ impl Workspace for LocalWorkspace {
     }
 
     fn hash_inputs(&self, globs: &[String]) -> Result<Vec<(String, Digest)>, ExecError> {
-        let files = crate::inputs::matched_files(&self.root, globs)?;
-        self.shared.digests.hash_files(&self.root, files)
+        let digests = &self.shared.digests;
+        let files = crate::inputs::matched_files(&self.root, globs, &digests.dirs_listed)?;
+        digests.hash_files(&self.root, files)
     }
 
     fn glob(&self, globs: &[String]) -> Result<Vec<String>, ExecError> {
-        crate::inputs::matched_files(&self.root, globs)
+        crate::inputs::matched_files(&self.root, globs, &self.shared.digests.dirs_listed)
     }
 
     fn read_file(&self, rel: &str, max_bytes: u64) -> Result<Vec<u8>, ExecError> {
