@@ -15,6 +15,9 @@ pub struct Status {
     pub cancelled: bool,
 }
 
+/// `hashFiles(patterns)`: the digest of the matched files, or an error.
+pub type HashFiles<'a> = &'a (dyn Fn(&[String]) -> Result<String, String> + Sync);
+
 /// A borrowed view of every context, for one evaluation.
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
@@ -27,7 +30,7 @@ pub struct Scope<'a> {
     pub git: &'a Value,
     pub status: Status,
     /// `hashFiles(…)`, where the caller has a workspace.
-    pub hash_files: Option<&'a (dyn Fn(&[String]) -> Result<String, String> + Sync)>,
+    pub hash_files: Option<HashFiles<'a>>,
 }
 
 impl<'a> Scope<'a> {

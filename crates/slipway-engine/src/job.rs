@@ -11,11 +11,14 @@ use std::time::{Duration, Instant};
 use slipway_expr::{Object, Value};
 use slipway_spec::model::{Job, Step};
 
-use crate::cachekey::{DefinitionHasher, KeyBuilder, explain_miss};
+use crate::cachekey::{KeyBuilder, explain_miss};
 use crate::contexts::{Scope, Status, matrix_value};
 use crate::events::Event;
+use crate::job_definition::{definition_digest, hash_files};
+use crate::job_outputs::{mask_text, parse_outputs};
+use crate::job_sink::TeeSink;
 use crate::ports::{
-    CancelSignal, Executor, LineSink, StepCommand, StepExit, StepLog, Store, Stream, Workspace,
+    CancelSignal, Executor, LineSink, StepCommand, StepExit, Store, Stream, Workspace,
     WorkspaceRequest,
 };
 use crate::records::{
@@ -618,13 +621,13 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 }
             }
         }
-        if let (Some(decl), Some((key, false))) = (&self.job.cache, dir_cache) {
-            if let Err(error) = self.blocking_dir_cache(ws, &key, &decl.paths, true).await {
-                self.shared.events.event(Event::Warning {
-                    job: self.key,
-                    message: &format!("cache `{key}` not saved: {error}"),
-                });
-            }
+        if let (Some(decl), Some((key, false))) = (&self.job.cache, dir_cache)
+            && let Err(error) = self.blocking_dir_cache(ws, &key, &decl.paths, true).await
+        {
+            self.shared.events.event(Event::Warning {
+                job: self.key,
+                message: &format!("cache `{key}` not saved: {error}"),
+            });
         }
         if let Some((key, manifest)) = cache_key {
             let entry = CacheEntry {
@@ -632,7 +635,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 outputs: outcome.outputs.clone(),
                 artifacts: outcome.artifacts.clone(),
                 created_ms: now_ms(),
-                tests: outcome.tests.as_ref().map(|t| t.totals.clone()),
+                tests: outcome.tests.as_ref().map(|t| t.totals),
             };
             let saved = shared
                 .store
@@ -760,125 +763,12 @@ impl TestSummary {
     }
 }
 
-/// The digest of everything in a job's definition that can change what it
-/// does: a change here is a cache miss "the job's definition changed".
-fn definition_digest(job: &Job, matrix: &[(String, serde_json::Value)]) -> Digest {
-    let mut h = DefinitionHasher::default();
-    h.field("id", &job.id).field("shell", shell_name(job.shell));
-    for (name, value) in matrix {
-        h.field("matrix", name).field("value", &value.to_string());
-    }
-    for var in &job.env {
-        h.field("env", &var.name).field("value", var.value.source());
-    }
-    for step in &job.steps {
-        h.field("step", step.id.as_deref().unwrap_or(""))
-            .field("run", step.run.source());
-        h.field("shell", step.shell.map_or("", shell_name));
-        if let Some(dir) = &step.workdir {
-            h.field("workdir", dir.source());
-        }
-        if let Some(condition) = &step.condition {
-            h.field("if", condition.source());
-        }
-        h.field(
-            "continue-on-error",
-            if step.continue_on_error { "1" } else { "0" },
-        );
-        for var in &step.env {
-            h.field("env", &var.name).field("value", var.value.source());
-        }
-    }
-    for output in &job.outputs {
-        h.field("output", &output.name)
-            .field("value", output.value.source());
-    }
-    for artifact in &job.artifacts {
-        h.field("artifact", &artifact.name)
-            .field("path", &artifact.path);
-    }
-    for glob in &job.inputs {
-        h.field("input", glob);
-    }
-    for glob in &job.reports.junit {
-        h.field("junit", glob);
-    }
-    h.finish()
-}
-
-fn shell_name(shell: slipway_spec::model::Shell) -> &'static str {
-    match shell {
-        slipway_spec::model::Shell::Bash => "bash",
-        slipway_spec::model::Shell::Sh => "sh",
-    }
-}
-
-/// `hashFiles(…)`: one digest over the matched files' paths and contents;
-/// empty when nothing matches, as in GitHub Actions.
-fn hash_files<W: Workspace>(ws: &W, patterns: &[String]) -> Result<String, String> {
-    let files = ws.hash_inputs(patterns).map_err(|e| e.to_string())?;
-    if files.is_empty() {
-        return Ok(String::new());
-    }
-    let mut hasher = blake3::Hasher::new();
-    for (path, digest) in &files {
-        hasher.update(path.as_bytes());
-        hasher.update(b"\0");
-        hasher.update(digest.0.as_bytes());
-    }
-    Ok(hasher.finalize().to_hex().to_string())
-}
-
 fn env_object(pairs: &[(String, String)]) -> Value {
     let mut object = Object::new();
     for (name, value) in pairs {
         object.insert(name.as_str(), Value::String(value.clone()));
     }
     Value::Object(object)
-}
-
-fn mask_text(masker: &slipway_logs::SecretMasker, text: &str) -> String {
-    if masker.is_empty() {
-        return text.to_string();
-    }
-    let mut out = Vec::with_capacity(text.len());
-    masker.mask(text.as_bytes(), &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Parses `$SLIPWAY_OUTPUT`: `name=value` lines, and `name<<DELIM` … `DELIM`
-/// blocks for values with newlines (as GitHub Actions' `$GITHUB_OUTPUT`).
-pub(crate) fn parse_outputs(
-    raw: &[u8],
-    masker: &slipway_logs::SecretMasker,
-) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(raw);
-    let mut outputs = Vec::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if let Some((name, delimiter)) = line.split_once("<<") {
-            if !name.contains('=') {
-                let mut value = Vec::new();
-                for body in lines.by_ref() {
-                    if body == delimiter {
-                        break;
-                    }
-                    value.push(body);
-                }
-                outputs.push((
-                    name.trim().to_string(),
-                    mask_text(masker, &value.join("\n")),
-                ));
-                continue;
-            }
-        }
-        if let Some((name, value)) = line.split_once('=') {
-            if !name.trim().is_empty() {
-                outputs.push((name.trim().to_string(), mask_text(masker, value)));
-            }
-        }
-    }
-    outputs
 }
 
 fn step_name(step: &Step, number: usize) -> String {
@@ -912,59 +802,5 @@ fn human(duration: Duration) -> String {
         format!("{}m{}s", secs / 60, secs % 60)
     } else {
         format!("{}s", secs)
-    }
-}
-
-/// Writes each line to the stored log and to the live view.
-struct TeeSink<L: StepLog> {
-    log: Option<L>,
-    view: Box<dyn LineSink>,
-    error: Option<crate::ports::StoreError>,
-}
-
-impl<L: StepLog> TeeSink<L> {
-    fn finish(mut self) -> Option<crate::ports::StoreError> {
-        if let Some(log) = self.log.take() {
-            if let Err(error) = log.finish() {
-                self.error.get_or_insert(error);
-            }
-        }
-        self.error
-    }
-}
-
-impl<L: StepLog> LineSink for TeeSink<L> {
-    fn line(&mut self, stream: Stream, ts_ms: u64, line: &[u8]) {
-        if let Some(log) = &mut self.log {
-            if let Err(error) = log.write_line(stream, ts_ms, line) {
-                self.error = Some(error);
-                self.log = None;
-            }
-        }
-        self.view.line(stream, ts_ms, line);
-    }
-
-    fn flush(&mut self) {
-        self.view.flush();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outputs_plain_and_multiline() {
-        let masker = slipway_logs::SecretMasker::new(["hunter2"]);
-        let raw = b"version=1.2.3\nnotes<<EOF\nline one\nline two\nEOF\nempty=\ntoken=hunter2\n";
-        assert_eq!(
-            parse_outputs(raw, &masker),
-            vec![
-                ("version".to_string(), "1.2.3".to_string()),
-                ("notes".to_string(), "line one\nline two".to_string()),
-                ("empty".to_string(), String::new()),
-                ("token".to_string(), "***".to_string()),
-            ]
-        );
     }
 }

@@ -48,10 +48,10 @@ pub fn local_info(root: &Path) -> GitInfo {
             fields.next();
         }
     }
-    if info.sha.is_some() {
-        if let Some(tags) = git(root, &["tag", "--points-at", "HEAD"]) {
-            info.tag = tags.lines().next().map(str::to_string);
-        }
+    if info.sha.is_some()
+        && let Some(tags) = git(root, &["tag", "--points-at", "HEAD"])
+    {
+        info.tag = tags.lines().next().map(str::to_string);
     }
     info.changed_paths.sort();
     info

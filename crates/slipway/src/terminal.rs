@@ -122,14 +122,14 @@ impl Terminal {
                 job.key,
                 seconds(job.duration_ms)
             ));
-            if let Some(error) = &job.error {
-                if job.result != JobResult::Success {
-                    out.push_str(&format!(
-                        "{:<width$}  {}\n",
-                        "",
-                        self.paint("2", &format!("↳ {error}"))
-                    ));
-                }
+            if let Some(error) = &job.error
+                && job.result != JobResult::Success
+            {
+                out.push_str(&format!(
+                    "{:<width$}  {}\n",
+                    "",
+                    self.paint("2", &format!("↳ {error}"))
+                ));
             }
         }
         let artifacts: Vec<_> = summary
