@@ -145,3 +145,23 @@ fn step(s: &Step) -> Value {
         "shell": s.shell,
     })
 }
+
+/// The repository's example pipelines must stay valid.
+#[test]
+fn repository_examples_are_valid() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let Ok(dirs) = std::fs::read_dir(&examples) else {
+        println!("skipped: no examples directory at {}", examples.display());
+        return;
+    };
+    for dir in dirs.filter_map(Result::ok) {
+        let path = dir.path().join("slipway.yml");
+        let Ok(source) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if let Err(diagnostics) = slipway_spec::parse_pipeline(&source, &path.display().to_string())
+        {
+            panic!("{}", diagnostics.render(&source, false));
+        }
+    }
+}
