@@ -54,6 +54,11 @@ pub(crate) fn store(
             root_canon.display()
         )));
     }
+    if resolved == root_canon {
+        return Err(StoreError(format!(
+            "artifact `{name}`: `{rel}` leads to the workspace root itself; name a file or directory inside it"
+        )));
+    }
     let meta = std::fs::metadata(&resolved).map_err(|e| io_error("inspect", &resolved, e))?;
     if meta.is_file() {
         let (digest, size) = blobs.put_file(&resolved)?;

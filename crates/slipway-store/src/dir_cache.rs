@@ -31,13 +31,14 @@ struct CachedPath {
 
 /// Stores the content of each existing directory of `paths` and returns the
 /// encoded record for the backend to publish under `key`. Paths that do not
-/// exist are left out.
+/// exist are left out; when none exists there is nothing to save (`None`),
+/// so that a later job that does create them can still fill the cache.
 pub(crate) fn snapshot(
     blobs: &dyn Blobs,
     key: &str,
     paths: &[String],
     root: &Path,
-) -> Result<Vec<u8>, StoreError> {
+) -> Result<Option<Vec<u8>>, StoreError> {
     let mut saved = Vec::with_capacity(paths.len());
     for path in paths {
         let dir = expand_cache_path(path, root)?;
@@ -57,11 +58,16 @@ pub(crate) fn snapshot(
             tree,
         });
     }
+    if saved.is_empty() {
+        return Ok(None);
+    }
     let record = DirCacheRecord {
         key: key.to_string(),
         paths: saved,
     };
-    serde_json::to_vec(&record).map_err(|e| StoreError(format!("cannot encode cache `{key}`: {e}")))
+    serde_json::to_vec(&record)
+        .map(Some)
+        .map_err(|e| StoreError(format!("cannot encode cache `{key}`: {e}")))
 }
 
 /// Restores the directories of a record made by [`snapshot`] that `paths`

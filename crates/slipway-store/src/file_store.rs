@@ -305,8 +305,10 @@ impl Store for FileStore {
         if path.exists() {
             return Ok(());
         }
-        let record = dir_cache::snapshot(&self.blobs, key, paths, root)?;
-        write_if_absent(&self.tmp, &path, &record).map(drop)
+        match dir_cache::snapshot(&self.blobs, key, paths, root)? {
+            Some(record) => write_if_absent(&self.tmp, &path, &record).map(drop),
+            None => Ok(()),
+        }
     }
 }
 

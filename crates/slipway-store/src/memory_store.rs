@@ -159,7 +159,9 @@ impl Store for MemoryStore {
             return Ok(());
         }
         // Snapshot without holding the lock; the first writer still wins.
-        let record = dir_cache::snapshot(&self.blobs, key, paths, root)?;
+        let Some(record) = dir_cache::snapshot(&self.blobs, key, paths, root)? else {
+            return Ok(());
+        };
         self.dir_caches
             .lock()
             .map_err(|_| poisoned())?

@@ -541,6 +541,9 @@ pub fn refuses_absolute_and_parent_paths<S: Store>(store: &S, scratch: &Path) {
     }
     let message = err(store.store_artifact(&ws, "x", "."));
     assert!(message.contains("workspace root"), "{message}");
+    symlink(".", ws.join("here")).unwrap();
+    let message = err(store.store_artifact(&ws, "x", "here"));
+    assert!(message.contains("workspace root"), "{message}");
 }
 
 pub fn refuses_missing_path<S: Store>(store: &S, scratch: &Path) {
@@ -716,6 +719,9 @@ pub fn key_manifests<S: Store>(store: &S, _: &Path) {
 pub fn dir_cache_restore_and_save<S: Store>(store: &S, scratch: &Path) {
     let ws = workspace(scratch, "ws1");
     let paths = vec!["node_modules".to_string(), "missing".to_string()];
+    assert!(!ok(store.dir_cache_restore("deps-1", &paths, &ws)));
+    // Nothing to save yet: the key stays free for a job that creates them.
+    ok(store.dir_cache_save("deps-1", &paths, &ws));
     assert!(!ok(store.dir_cache_restore("deps-1", &paths, &ws)));
     write(&ws.join("node_modules/pkg/index.js"), b"module.exports = 1");
     write(&ws.join("node_modules/.bin/tool"), b"#!/bin/sh");
