@@ -137,15 +137,3 @@ pub fn live_processes_with(marker: &str) -> Vec<String> {
     }
     found
 }
-
-/// Waits (bounded) until no live process carries `marker`; returns those still alive.
-pub async fn survivors(marker: &str) -> Vec<String> {
-    for _ in 0..50 {
-        let live = live_processes_with(marker);
-        if live.is_empty() {
-            return live;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    live_processes_with(marker)
-}
