@@ -5,8 +5,10 @@
 //!   `slipway run`.
 //! - [`MemoryStore`]: everything in memory, for `slipway run --no-store`.
 //!
-//! Both pass one conformance suite (`tests/conformance/`), which later
-//! backends (SQLite, PostgreSQL) will join. [`StoreRead`] reads back what a
+//! Both pass one conformance suite (`tests/conformance/mod.rs`), which later
+//! backends (SQLite, PostgreSQL) will join: a backend's test file includes
+//! that module (`#[path = …] mod conformance;`) and calls
+//! `conformance_suite!(make_fixture)`. [`StoreRead`] reads back what a
 //! store holds, for the command line and for tests.
 //!
 //! # Directory layout of a [`FileStore`]
