@@ -57,7 +57,7 @@ impl<'s> SourceMap<'s> {
         let first = self.line(start.line)?;
         let begin = self
             .line_starts
-            .get(usize::try_from(start.line).ok()? - 1)?
+            .get(usize::try_from(start.line).ok()?.checked_sub(1)?)?
             + byte_of_col(first, start.col)?;
         let mut chars = self.src.get(begin..)?.chars().peekable();
         let (mut line, mut col) = (start.line, start.col);
@@ -175,4 +175,36 @@ fn memchr_newlines(src: &str) -> impl Iterator<Item = usize> + '_ {
         .enumerate()
         .filter(|(_, b)| *b == b'\n')
         .map(|(i, _)| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse_pipeline;
+
+    /// Line and column of the first error for a `run:` value written as `value_yaml`.
+    fn first_error(value_yaml: &str) -> (u32, u32) {
+        let source = format!("jobs:\n  a:\n    steps:\n      - run: {value_yaml}\n");
+        match parse_pipeline(&source, "p.yml") {
+            Ok(_) => panic!("expected an error for {value_yaml}"),
+            Err(d) => (d.0[0].line, d.0[0].col),
+        }
+    }
+
+    #[test]
+    fn columns_in_each_scalar_style() {
+        // The bad token is `+` in every case.
+        assert_eq!(first_error("x ${{ 1 + 2 }}"), (4, 22));
+        assert_eq!(first_error("'it''s ${{ 1 + 2 }}'"), (4, 27));
+        assert_eq!(first_error("\"\\u00e9 ${{ 1 + 2 }}\""), (4, 28));
+        assert_eq!(first_error("\"a\n          b ${{ 1 + 2 }}\""), (5, 19));
+        assert_eq!(first_error("x\n          y ${{ 1 + 2 }}"), (5, 19));
+        assert_eq!(
+            first_error("|\n          one\n\n          two ${{ 1 + 2 }}"),
+            (7, 21)
+        );
+        assert_eq!(
+            first_error(">\n          one\n          two ${{ 1 + 2 }}"),
+            (6, 21)
+        );
+    }
 }
