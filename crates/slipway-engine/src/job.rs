@@ -610,8 +610,9 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             match stored {
                 Ok(Ok(record)) => outcome.artifacts.push(record),
                 Ok(Err(error)) => {
+                    // The store's message names the artifact and its path.
                     outcome.result = JobResult::Failure;
-                    outcome.error = Some(format!("artifact `{}`: {error}", decl.name));
+                    outcome.error = Some(error.to_string());
                     return;
                 }
                 Err(join) => {

@@ -290,3 +290,70 @@ jobs:
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(run.stdout.contains("count is 3"), "{}", run.stdout);
 }
+
+#[test]
+fn directory_cache_is_saved_then_restored_by_key() {
+    let project = Project::new(
+        r#"
+jobs:
+  deps:
+    cache:
+      key: deps-${{ hashFiles('lockfile') }}
+      paths: [vendor]
+    steps:
+      - run: |
+          if [ -f vendor/lib.txt ]; then echo "restored: $(cat vendor/lib.txt)"; else echo "downloading"; mkdir -p vendor; echo "lib v1" > vendor/lib.txt; fi
+"#,
+    );
+    project.write("lockfile", "lib = 1\n");
+    let first = project.run(&["run"]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert!(first.stdout.contains("downloading"), "{}", first.stdout);
+    std::fs::remove_dir_all(project.path().join("vendor")).expect("remove vendor");
+    let second = project.run(&["run"]);
+    assert!(
+        second.stdout.contains("restored: lib v1"),
+        "{}",
+        second.stdout
+    );
+    project.write("lockfile", "lib = 2\n");
+    std::fs::remove_dir_all(project.path().join("vendor")).expect("remove vendor");
+    let third = project.run(&["run"]);
+    assert!(
+        third.stdout.contains("downloading"),
+        "a new key misses: {}",
+        third.stdout
+    );
+}
+
+#[test]
+fn job_timeout_and_job_retry() {
+    let project = Project::new(
+        r#"
+jobs:
+  slow:
+    timeout: 1s
+    steps:
+      - run: echo one
+      - run: sleep 30
+  again:
+    retry: 1
+    steps:
+      - run: |
+          if [ -f tried ]; then echo "second attempt"; else touch tried; echo "first attempt"; exit 1; fi
+"#,
+    );
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stdout.contains("the job timed out after 1s"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("second attempt"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("again    success") || run.stdout.contains("again  success"),
+        "{}",
+        run.stdout
+    );
+}
