@@ -28,6 +28,8 @@ pub struct Scope<'a> {
     pub inputs: &'a Value,
     pub secrets: &'a Value,
     pub git: &'a Value,
+    /// `job.status`: the job so far.
+    pub job: &'a Value,
     pub status: Status,
     /// `hashFiles(…)`, where the caller has a workspace.
     pub hash_files: Option<HashFiles<'a>>,
@@ -44,6 +46,7 @@ impl<'a> Scope<'a> {
             inputs: &NULL,
             secrets: &NULL,
             git: &NULL,
+            job: &NULL,
             status: Status {
                 success: true,
                 failure: false,
@@ -64,6 +67,7 @@ impl Context for Scope<'_> {
             "inputs" => self.inputs,
             "secrets" => self.secrets,
             "git" => self.git,
+            "job" => self.job,
             _ => return None,
         };
         Some(value)
@@ -121,5 +125,19 @@ pub fn matrix_value(matrix: &[(String, serde_json::Value)]) -> Value {
     for (name, value) in matrix {
         object.insert(name.as_str(), Value::from(value.clone()));
     }
+    Value::Object(object)
+}
+
+/// The `job` context: `job.status` is `success`, `failure` or `cancelled`.
+pub fn job_value(status: Status) -> Value {
+    let text = if status.cancelled {
+        "cancelled"
+    } else if status.failure {
+        "failure"
+    } else {
+        "success"
+    };
+    let mut object = Object::new();
+    object.insert("status", Value::String(text.to_string()));
     Value::Object(object)
 }

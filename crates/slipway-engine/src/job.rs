@@ -12,7 +12,7 @@ use slipway_expr::{Object, Value};
 use slipway_spec::model::{Job, Step};
 
 use crate::cachekey::{KeyBuilder, explain_miss};
-use crate::contexts::{Scope, Status, matrix_value};
+use crate::contexts::{Scope, Status, job_value, matrix_value};
 use crate::events::Event;
 use crate::job_definition::{definition_digest, hash_files};
 use crate::job_outputs::{mask_text, parse_outputs};
@@ -163,6 +163,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             inputs: &self.shared.inputs,
             secrets: &self.shared.secrets,
             git: &self.shared.git,
+            job: &NULL_JOB,
             status,
             hash_files: None,
         }
@@ -317,25 +318,32 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 failure: state.failed,
                 cancelled: self.cancelled(),
             };
-            let scope = self.scope(job_env_value, &steps_value, status);
-            let run_it = match &step.condition {
-                Some(condition) => match condition.eval(&scope) {
-                    Ok(run) => run,
-                    Err(error) => {
-                        state.failed = true;
-                        state.error = Some(format!("step {}: `if`: {error}", number + 1));
-                        continue;
-                    }
-                },
-                None => !state.failed && !self.cancelled(),
+            let job = job_value(status);
+            // Conditions and templates see `hashFiles`, which reads the
+            // workspace: render everything first, then run with `&mut ws`.
+            let rendered = {
+                let hash = |patterns: &[String]| hash_files(&*ws, patterns);
+                let mut scope = self.scope(job_env_value, &steps_value, status);
+                scope.job = &job;
+                scope.hash_files = Some(&hash);
+                let run_it = match &step.condition {
+                    Some(condition) => condition.eval(&scope).map_err(|e| format!("`if`: {e}")),
+                    None => Ok(!state.failed && !self.cancelled()),
+                };
+                match run_it {
+                    Ok(false) => continue,
+                    Ok(true) => self.render_step(step, number, job_env, &scope),
+                    Err(error) => Err(error),
+                }
             };
-            if !run_it {
-                continue;
-            }
-            match self
-                .run_step(ws, step, number, job_env, &scope, deadline, attempt)
-                .await
-            {
+            let result = match rendered {
+                Ok(rendered) => {
+                    self.run_step(ws, step, number, rendered, deadline, attempt)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match result {
                 Ok((exit, outputs)) => {
                     if let Some(id) = &step.id {
                         let mut entry = Object::new();
@@ -375,19 +383,14 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         }
     }
 
-    /// Runs one step with its retries; returns the last exit and outputs.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_step(
+    /// Evaluates a step's templates: name, env, script, working directory.
+    fn render_step(
         &self,
-        ws: &mut E::Workspace,
         step: &Step,
         number: usize,
         job_env: &[(String, String)],
         scope: &Scope<'_>,
-        deadline: Option<Instant>,
-        attempt: u32,
-    ) -> Result<(StepExit, Vec<(String, String)>), String> {
-        let shared = self.shared;
+    ) -> Result<RenderedStep, String> {
         let name = match &step.name {
             Some(template) => template
                 .render(scope)
@@ -396,16 +399,14 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         };
         let mut env: Vec<(String, String)> = Vec::with_capacity(job_env.len() + step.env.len() + 8);
         env.extend_from_slice(job_env);
-        let mut env_value_pairs: Vec<(String, String)> = job_env.to_vec();
         for var in &step.env {
             let value = var
                 .value
                 .render(scope)
                 .map_err(|e| format!("env `{}`: {e}", var.name))?;
-            env_value_pairs.push((var.name.clone(), value.clone()));
             env.push((var.name.clone(), value));
         }
-        let env_value = env_object(&env_value_pairs);
+        let env_value = env_object(&env);
         let scope = Scope {
             env: &env_value,
             ..*scope
@@ -415,6 +416,31 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             Some(dir) => Some(dir.render(&scope).map_err(|e| format!("workdir: {e}"))?),
             None => None,
         };
+        Ok(RenderedStep {
+            name,
+            env,
+            script,
+            workdir,
+        })
+    }
+
+    /// Runs one step with its retries; returns the last exit and outputs.
+    async fn run_step(
+        &self,
+        ws: &mut E::Workspace,
+        step: &Step,
+        number: usize,
+        rendered: RenderedStep,
+        deadline: Option<Instant>,
+        attempt: u32,
+    ) -> Result<(StepExit, Vec<(String, String)>), String> {
+        let shared = self.shared;
+        let RenderedStep {
+            name,
+            mut env,
+            script,
+            workdir,
+        } = rendered;
         let output_path = ws.output_file(number).map_err(|e| e.to_string())?;
         env.push(("CI".into(), "true".into()));
         env.push(("SLIPWAY".into(), "true".into()));
@@ -727,6 +753,16 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         }
     }
 }
+
+/// A step with every expression evaluated.
+struct RenderedStep {
+    name: String,
+    env: Vec<(String, String)>,
+    script: String,
+    workdir: Option<String>,
+}
+
+static NULL_JOB: Value = Value::Null;
 
 enum CacheCheck {
     Hit(Digest, CacheEntry),

@@ -357,3 +357,50 @@ jobs:
         run.stdout
     );
 }
+
+#[test]
+fn status_functions_job_status_and_hash_files_in_steps() {
+    let project = Project::new(
+        r#"
+jobs:
+  build:
+    steps:
+      - run: exit 1
+      - name: never
+        run: echo "skipped step ran"
+      - name: report
+        if: failure()
+        run: echo "job status is ${{ job.status }}; lock hash ${{ hashFiles('lockfile') }}"
+  notify:
+    needs: [build]
+    if: failure()
+    steps: [{run: echo "notified of failure"}]
+  cleanup:
+    needs: [build]
+    if: always()
+    steps: [{run: echo "cleaned up"}]
+  deploy:
+    needs: [build]
+    steps: [{run: echo "deployed"}]
+"#,
+    );
+    project.write("lockfile", "x");
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(!run.stdout.contains("skipped step ran"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("job status is failure; lock hash "),
+        "{}",
+        run.stdout
+    );
+    let hash_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("lock hash "))
+        .unwrap_or_default();
+    let hash = hash_line.rsplit(' ').next().unwrap_or_default();
+    assert_eq!(hash.len(), 64, "hashFiles gives a digest: {hash_line}");
+    assert!(run.stdout.contains("notified of failure"), "{}", run.stdout);
+    assert!(run.stdout.contains("cleaned up"), "{}", run.stdout);
+    assert!(!run.stdout.contains("│ deployed"), "{}", run.stdout);
+}
