@@ -88,7 +88,15 @@ pub(crate) struct Shared {
     pub(crate) digests: DigestMemo,
     /// Where steps write their outputs.
     pub(crate) outputs: OutputDir,
+    /// Programs found on PATH, by (name, PATH): a lookup costs a `stat` per PATH entry, and
+    /// 1,000 jobs that run `make` need one. A stale entry only fails the direct start, which
+    /// falls back to the shell.
+    pub(crate) programs: ProgramMemo,
 }
+
+/// Resolved programs of the fast path.
+pub(crate) type ProgramMemo =
+    std::sync::Mutex<std::collections::HashMap<(String, std::ffi::OsString), PathBuf>>;
 
 /// Runs steps as processes on this machine. Cheap to share: clone it or put it in an `Arc`.
 #[derive(Debug, Clone)]
@@ -108,6 +116,7 @@ impl LocalExecutor {
                 fast_path: config.fast_path && env_is_plain,
                 digests: DigestMemo::default(),
                 outputs: OutputDir::default(),
+                programs: ProgramMemo::default(),
             }),
         }
     }

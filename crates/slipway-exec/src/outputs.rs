@@ -75,14 +75,15 @@ fn create_private_dir() -> Result<PathBuf, ExecError> {
     )))
 }
 
-/// Creates `path` empty (replacing an older one).
-pub(crate) fn create_empty(path: &Path) -> Result<(), ExecError> {
-    std::fs::File::create(path).map(drop).map_err(|e| {
-        ExecError(format!(
-            "cannot create the output file {}: {e}",
+/// Removes an output file left by an earlier attempt.
+pub(crate) fn remove(path: &Path) -> Result<(), ExecError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ExecError(format!(
+            "cannot empty the output file {}: {e}",
             path.display()
-        ))
-    })
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Reads an output file; a file the step removed counts as empty.

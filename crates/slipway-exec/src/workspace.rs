@@ -2,6 +2,7 @@
 
 use std::ffi::OsStr;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -86,6 +87,35 @@ impl LocalWorkspace {
         spawn(&mut command).map_err(|e| format!("cannot start `{program}`: {e}"))
     }
 
+    /// `resolve_program`, remembered for names looked up on a PATH of absolute directories
+    /// (a relative entry depends on the working directory).
+    fn resolve(
+        &self,
+        name: &str,
+        path_var: Option<std::ffi::OsString>,
+        cwd: &Path,
+    ) -> Option<PathBuf> {
+        let memoisable = !name.contains('/')
+            && path_var.as_ref().is_some_and(|p| {
+                p.as_bytes()
+                    .split(|&b| b == b':')
+                    .all(|d| d.first() == Some(&b'/'))
+            });
+        if !memoisable {
+            return fast_path::resolve_program(name, path_var.as_deref(), cwd);
+        }
+        let path_var = path_var?;
+        let key = (name.to_owned(), path_var);
+        if let Some(found) = self.shared.programs.lock().ok()?.get(&key) {
+            return Some(found.clone());
+        }
+        let found = fast_path::resolve_program(name, Some(&key.1), cwd)?;
+        if let Ok(mut programs) = self.shared.programs.lock() {
+            programs.insert(key, found.clone());
+        }
+        Some(found)
+    }
+
     /// The command that runs a plain one-line script without a shell, if it is one.
     fn direct_command(&self, cmd: &StepCommand<'_>, cwd: &Path) -> Option<Command> {
         if !self.shared.fast_path
@@ -102,7 +132,7 @@ impl LocalWorkspace {
             Some((_, v)) => Some(std::ffi::OsString::from(v)),
             None => std::env::var_os("PATH"),
         };
-        let program = fast_path::resolve_program(name, path_var.as_deref(), cwd)?;
+        let program = self.resolve(name, path_var, cwd)?;
         let mut command = Command::new(program);
         command.arg0(name).args(args);
         prepare(&mut command, cmd, cwd);
@@ -237,9 +267,14 @@ impl Workspace for LocalWorkspace {
     }
 
     fn output_file(&mut self, step: usize) -> Result<PathBuf, ExecError> {
+        // Not created here: a step that writes no outputs costs no file (creating and
+        // deleting an inode per step is measurable across 1,000 trivial jobs). `>>` creates it;
+        // a missing file reads as empty.
         let path = self.shared.outputs.path(self.id, step)?;
-        crate::outputs::create_empty(&path)?;
-        if !self.output_files.contains(&path) {
+        if self.output_files.contains(&path) {
+            // A new attempt starts empty.
+            crate::outputs::remove(&path)?;
+        } else {
             self.output_files.push(path.clone());
         }
         Ok(path)
