@@ -7,7 +7,20 @@ use slipway_logs::LineSplitter;
 use tokio::io::AsyncRead;
 
 /// Bytes asked of the pipe per read.
-pub(crate) const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
+
+/// Capacity asked for each output pipe (Linux allows up to 1 MiB unprivileged): with the
+/// default 64 KiB a chatty step and the reader wake each other for every 64 KiB, and the
+/// context switches dominate the cost of a large log.
+const PIPE_CAPACITY: libc::c_int = 1 << 20;
+
+/// Enlarges a pipe; failure only costs speed.
+pub(crate) fn enlarge_pipe(fd: std::os::fd::RawFd) {
+    // SAFETY: fcntl on a file descriptor we own, with an integer argument; no memory is passed.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_CAPACITY);
+    }
+}
 
 /// One pipe of a running step, with its line assembly. The read buffer is allocated once per
 /// step and reused for every chunk.

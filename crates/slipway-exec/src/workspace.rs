@@ -220,6 +220,8 @@ impl Workspace for LocalWorkspace {
             Ok(started) => started,
             Err(message) => return StepExit::SpawnFailed(message),
         };
+        crate::pump::enlarge_pipe(std::os::fd::AsRawFd::as_raw_fd(&stdout));
+        crate::pump::enlarge_pipe(std::os::fd::AsRawFd::as_raw_fd(&stderr));
         let mut out = Pump::new(stdout, Stream::Stdout, masker);
         let mut err = Pump::new(stderr, Stream::Stderr, masker);
         let limits = Limits {

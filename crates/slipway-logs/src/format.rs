@@ -153,6 +153,11 @@ impl<'a> Iterator for Records<'a> {
 #[derive(Debug)]
 pub struct LogWriter<W: Write> {
     out: BufWriter<W>,
+    /// The header of the last record: lines of one chunk share their timestamp, so it is
+    /// formatted once per chunk, not once per line.
+    header: [u8; 24],
+    header_len: usize,
+    header_of: Option<(u64, Stream)>,
 }
 
 impl<W: Write> LogWriter<W> {
@@ -160,6 +165,9 @@ impl<W: Write> LogWriter<W> {
     pub fn new(out: W) -> LogWriter<W> {
         LogWriter {
             out: BufWriter::with_capacity(64 * 1024, out),
+            header: [0; 24],
+            header_len: 0,
+            header_of: None,
         }
     }
 
@@ -172,10 +180,12 @@ impl<W: Write> LogWriter<W> {
                 "a log line must not contain a newline",
             ));
         }
-        let mut header = [0u8; 24];
-        let header_len = format_header(ts_ms, stream, &mut header);
+        if self.header_of != Some((ts_ms, stream)) {
+            self.header_len = format_header(ts_ms, stream, &mut self.header);
+            self.header_of = Some((ts_ms, stream));
+        }
         self.out
-            .write_all(header.get(..header_len).unwrap_or_default())?;
+            .write_all(self.header.get(..self.header_len).unwrap_or_default())?;
         self.out.write_all(line)?;
         self.out.write_all(b"\n")
     }
