@@ -6,8 +6,12 @@ use slipway_engine::ports::{LineSink, SecretMasker, Stream};
 use slipway_logs::LineSplitter;
 use tokio::io::AsyncRead;
 
-/// Bytes asked of the pipe per read.
+/// Most bytes asked of the pipe per read.
 pub(crate) const CHUNK: usize = 256 * 1024;
+
+/// The first read buffer: most steps print little, and zeroing 2 × 256 KiB per step shows up
+/// across 1,000 trivial jobs. A read that fills the buffer doubles it, up to [`CHUNK`].
+const FIRST_CHUNK: usize = 8 * 1024;
 
 /// Capacity asked for each output pipe (Linux allows up to 1 MiB unprivileged): with the
 /// default 64 KiB a chatty step and the reader wake each other for every 64 KiB, and the
@@ -36,7 +40,7 @@ impl<R: AsyncRead + Unpin> Pump<R> {
     pub(crate) fn new(reader: R, stream: Stream, masker: &SecretMasker) -> Pump<R> {
         Pump {
             reader,
-            buf: vec![0; CHUNK].into_boxed_slice(),
+            buf: vec![0; FIRST_CHUNK].into_boxed_slice(),
             open: true,
             stream,
             splitter: LineSplitter::new(masker.clone()),
@@ -54,6 +58,9 @@ impl<R: AsyncRead + Unpin> Pump<R> {
                 self.splitter
                     .feed(chunk, |line| sink.line(stream, ts, line));
                 sink.flush();
+                if n == self.buf.len() && n < CHUNK {
+                    self.buf = vec![0; n * 2].into_boxed_slice();
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             // A broken pipe cannot be read further; what was read is kept.
