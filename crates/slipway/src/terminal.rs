@@ -111,6 +111,13 @@ impl Terminal {
             };
             let cache = match &job.cache {
                 CacheStatus::Uncached => "-".to_string(),
+                CacheStatus::Hit { key } if self.explain => {
+                    format!(
+                        "{}: inputs unchanged (key {})",
+                        self.paint("32", "hit"),
+                        key.short()
+                    )
+                }
                 CacheStatus::Hit { .. } => self.paint("32", "hit"),
                 CacheStatus::Miss { reasons, .. } if self.explain => {
                     format!("miss: {}", reasons.join("; "))
