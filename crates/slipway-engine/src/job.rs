@@ -49,7 +49,7 @@ pub(crate) struct JobOutcome {
 }
 
 impl JobOutcome {
-    fn failed(error: String, cache: CacheStatus, started: Instant) -> JobOutcome {
+    pub(crate) fn failed(error: String, cache: CacheStatus, started: Instant) -> JobOutcome {
         JobOutcome {
             result: JobResult::Failure,
             outputs: Vec::new(),

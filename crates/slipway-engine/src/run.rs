@@ -162,35 +162,26 @@ impl<E: Executor, S: Store> Engine<E, S> {
             jobs: job_count,
         });
 
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, JobOutcome)>();
+        let (cancel_jobs, job_cancel) = watch::channel(false);
         let mut dispatcher = Dispatcher {
             shared: shared.clone(),
             finished: (0..job_count).map(|_| None).collect(),
             summaries: (0..job_count).map(|_| None).collect(),
             started_at: vec![None; job_count],
             env_failure,
+            run_result: JobResult::Success,
+            cancel_jobs,
+            job_cancel,
+            done: done_tx,
         };
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, JobOutcome)>();
-        let (cancel_jobs, job_cancel) = watch::channel(false);
-        let mut run_result = JobResult::Success;
         let mut external_open = true;
 
         let actions = scheduler.start(&dispatcher.conditions());
-        dispatcher.perform(
-            actions,
-            &mut run_result,
-            &cancel_jobs,
-            &job_cancel,
-            &done_tx,
-        )?;
+        dispatcher.perform(actions)?;
         if *cancel.borrow() {
             let actions = scheduler.cancel(&dispatcher.conditions());
-            dispatcher.perform(
-                actions,
-                &mut run_result,
-                &cancel_jobs,
-                &job_cancel,
-                &done_tx,
-            )?;
+            dispatcher.perform(actions)?;
         }
         while !(scheduler.is_over() && scheduler.running() == 0) {
             tokio::select! {
@@ -199,14 +190,14 @@ impl<E: Executor, S: Store> Engine<E, S> {
                     let outputs = outcome.outputs.clone();
                     dispatcher.job_done(job, outcome)?;
                     let actions = scheduler.job_finished(job, result, outputs, &dispatcher.conditions());
-                    dispatcher.perform(actions, &mut run_result, &cancel_jobs, &job_cancel, &done_tx)?;
+                    dispatcher.perform(actions)?;
                 }
                 changed = cancel.changed(), if external_open => {
                     if changed.is_err() {
                         external_open = false;
                     } else if *cancel.borrow() {
                         let actions = scheduler.cancel(&dispatcher.conditions());
-                        dispatcher.perform(actions, &mut run_result, &cancel_jobs, &job_cancel, &done_tx)?;
+                        dispatcher.perform(actions)?;
                     }
                 }
             }
@@ -229,6 +220,7 @@ impl<E: Executor, S: Store> Engine<E, S> {
                 })
             })
             .collect();
+        let run_result = dispatcher.run_result;
         let summary = RunSummary {
             run: run.clone(),
             result: run_result,
@@ -252,6 +244,12 @@ struct Dispatcher<E: Executor, S: Store> {
     started_at: Vec<Option<Instant>>,
     /// The pipeline's `env:` could not be rendered: every job fails with this.
     env_failure: Option<String>,
+    run_result: JobResult,
+    /// Turns true to cancel every running job.
+    cancel_jobs: watch::Sender<bool>,
+    job_cancel: CancelSignal,
+    /// Job tasks send their outcome here.
+    done: mpsc::UnboundedSender<(usize, JobOutcome)>,
 }
 
 impl<E: Executor, S: Store> Dispatcher<E, S> {
@@ -277,14 +275,7 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
             .collect()
     }
 
-    fn perform(
-        &mut self,
-        actions: Vec<Action>,
-        run_result: &mut JobResult,
-        cancel_jobs: &watch::Sender<bool>,
-        job_cancel: &CancelSignal,
-        done: &mpsc::UnboundedSender<(usize, JobOutcome)>,
-    ) -> Result<(), EngineError> {
+    fn perform(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
         let shared = self.shared.clone();
         for action in actions {
             if let Some(record) = action.record(now_ms()) {
@@ -296,22 +287,18 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
                     self.started_at[job] = Some(Instant::now());
                     shared.events.event(Event::JobStarted { job: key });
                     if let Some(error) = &self.env_failure {
-                        let outcome = JobOutcome {
-                            result: JobResult::Failure,
-                            outputs: Vec::new(),
-                            cache: CacheStatus::Uncached,
-                            artifacts: Vec::new(),
-                            tests: None,
-                            error: Some(error.clone()),
-                            duration_ms: 0,
-                        };
-                        let _ = done.send((job, outcome));
+                        let outcome = JobOutcome::failed(
+                            error.clone(),
+                            CacheStatus::Uncached,
+                            Instant::now(),
+                        );
+                        let _ = self.done.send((job, outcome));
                         continue;
                     }
                     let upstream = self.upstream(job);
                     let task_shared = shared.clone();
-                    let cancel = job_cancel.clone();
-                    let done = done.clone();
+                    let cancel = self.job_cancel.clone();
+                    let done = self.done.clone();
                     tokio::spawn(async move {
                         let outcome = run_job(task_shared, job, upstream, cancel).await;
                         let _ = done.send((job, outcome));
@@ -349,9 +336,9 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
                     });
                 }
                 Action::CancelRunning => {
-                    let _ = cancel_jobs.send(true);
+                    let _ = self.cancel_jobs.send(true);
                 }
-                Action::RunFinished { result } => *run_result = result,
+                Action::RunFinished { result } => self.run_result = result,
             }
         }
         Ok(())
