@@ -25,7 +25,7 @@ jobs:
         .collect();
 
     // Each job: started, then its steps, then finished; the run's end is last.
-    let position = |wanted: &dyn Fn(&Record) -> bool| records.iter().position(|r| wanted(r));
+    let position = |wanted: &dyn Fn(&Record) -> bool| records.iter().position(wanted);
     let started =
         position(&|r| matches!(r, Record::JobStarted { job: 0, .. })).expect("build started");
     let step = position(&|r| {
