@@ -103,6 +103,8 @@ pub(crate) type ProgramMemo =
 pub struct LocalExecutor {
     mode: Arc<WorkspaceMode>,
     shared: Arc<Shared>,
+    /// The in-place root, resolved by the first job: it is the same directory for every job.
+    in_place_root: Arc<std::sync::OnceLock<PathBuf>>,
 }
 
 impl LocalExecutor {
@@ -118,6 +120,7 @@ impl LocalExecutor {
                 outputs: OutputDir::default(),
                 programs: ProgramMemo::default(),
             }),
+            in_place_root: Arc::default(),
         }
     }
 }
@@ -135,7 +138,13 @@ impl Executor for LocalExecutor {
     async fn prepare(&self, req: &WorkspaceRequest) -> Result<LocalWorkspace, ExecError> {
         match &*self.mode {
             WorkspaceMode::InPlace { root } => {
-                let root = canonical_dir(root)?;
+                let root = match self.in_place_root.get() {
+                    Some(resolved) => resolved.clone(),
+                    None => {
+                        let resolved = canonical_dir(root)?;
+                        self.in_place_root.get_or_init(|| resolved).clone()
+                    }
+                };
                 Ok(LocalWorkspace::new(root, None, self.shared.clone()))
             }
             WorkspaceMode::Clean {
