@@ -68,7 +68,7 @@ mod tree;
 
 pub use file_store::FileStore;
 pub use memory_store::MemoryStore;
-pub use step_log::{FileStepLog, MemoryStepLog};
+pub use step_log::{FileStepLog, MEMORY_LOG_LIMIT, MemoryStepLog};
 
 use slipway_engine::ports::StoreError;
 use slipway_engine::records::{Record, RunMeta, RunSummary};

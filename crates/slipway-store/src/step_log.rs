@@ -87,12 +87,21 @@ pub(crate) type LogKey = (u64, String, usize);
 /// Step logs of a [`crate::MemoryStore`], shared with its open logs.
 pub(crate) type LogMap = Arc<Mutex<HashMap<LogKey, Vec<u8>>>>;
 
+/// Most bytes of one step's log a [`crate::MemoryStore`] keeps: `--no-store`
+/// must not turn a 1 GiB log into 1 GiB of memory. The terminal showed every
+/// line; the stored copy ends with a note of how many were dropped.
+pub const MEMORY_LOG_LIMIT: usize = 16 << 20;
+
 /// A step log held in memory; its records are published to the store when
 /// it is finished or dropped.
 pub struct MemoryStepLog {
     key: Option<LogKey>,
     logs: LogMap,
     writer: LogWriter<Vec<u8>>,
+    /// Lines not kept because the log reached [`MEMORY_LOG_LIMIT`], and the
+    /// time of the last one.
+    dropped: u64,
+    last_ts_ms: u64,
 }
 
 impl MemoryStepLog {
@@ -101,6 +110,8 @@ impl MemoryStepLog {
             key: Some(key),
             logs,
             writer: LogWriter::new(Vec::new()),
+            dropped: 0,
+            last_ts_ms: 0,
         }
     }
 
@@ -108,6 +119,20 @@ impl MemoryStepLog {
         let Some(key) = self.key.take() else {
             return Ok(());
         };
+        if self.dropped > 0 {
+            let note = format!(
+                "slipway: {} more lines were not kept (a run with --no-store keeps {} MiB of each step's log)",
+                self.dropped,
+                MEMORY_LOG_LIMIT >> 20
+            );
+            write_record(
+                &mut self.writer,
+                Stream::Stderr,
+                self.last_ts_ms,
+                note.as_bytes(),
+            )
+            .map_err(|e| StoreError(format!("cannot write step log: {e}")))?;
+        }
         self.writer
             .flush()
             .map_err(|e| StoreError(format!("cannot write step log: {e}")))?;
@@ -122,6 +147,11 @@ impl MemoryStepLog {
 
 impl StepLog for MemoryStepLog {
     fn write_line(&mut self, stream: Stream, ts_ms: u64, line: &[u8]) -> Result<(), StoreError> {
+        if self.writer.get_ref().len() >= MEMORY_LOG_LIMIT {
+            self.dropped += 1;
+            self.last_ts_ms = ts_ms;
+            return Ok(());
+        }
         write_record(&mut self.writer, stream, ts_ms, line)
             .map_err(|e| StoreError(format!("cannot write step log: {e}")))
     }
