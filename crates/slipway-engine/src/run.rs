@@ -174,33 +174,48 @@ impl<E: Executor, S: Store> Engine<E, S> {
             cancel_jobs,
             job_cancel,
             done: done_tx,
+            in_flight: 0,
         };
         let mut external_open = true;
 
-        let actions = scheduler.start(&dispatcher.conditions());
-        dispatcher.perform(actions)?;
-        if *cancel.borrow() {
-            let actions = scheduler.cancel(&dispatcher.conditions());
+        let driven = async {
+            let actions = scheduler.start(&dispatcher.conditions());
             dispatcher.perform(actions)?;
-        }
-        while !(scheduler.is_over() && scheduler.running() == 0) {
-            tokio::select! {
-                Some((job, outcome)) = done_rx.recv() => {
-                    let result = outcome.result;
-                    let outputs = outcome.outputs.clone();
-                    dispatcher.job_done(job, outcome)?;
-                    let actions = scheduler.job_finished(job, result, outputs, &dispatcher.conditions());
-                    dispatcher.perform(actions)?;
-                }
-                changed = cancel.changed(), if external_open => {
-                    if changed.is_err() {
-                        external_open = false;
-                    } else if *cancel.borrow() {
-                        let actions = scheduler.cancel(&dispatcher.conditions());
+            if *cancel.borrow() {
+                let actions = scheduler.cancel(&dispatcher.conditions());
+                dispatcher.perform(actions)?;
+            }
+            while !(scheduler.is_over() && scheduler.running() == 0) {
+                tokio::select! {
+                    Some((job, outcome)) = done_rx.recv() => {
+                        dispatcher.in_flight -= 1;
+                        let result = outcome.result;
+                        let outputs = outcome.outputs.clone();
+                        dispatcher.job_done(job, outcome)?;
+                        let actions = scheduler.job_finished(job, result, outputs, &dispatcher.conditions());
                         dispatcher.perform(actions)?;
+                    }
+                    changed = cancel.changed(), if external_open => {
+                        if changed.is_err() {
+                            external_open = false;
+                        } else if *cancel.borrow() {
+                            let actions = scheduler.cancel(&dispatcher.conditions());
+                            dispatcher.perform(actions)?;
+                        }
                     }
                 }
             }
+            Ok::<(), EngineError>(())
+        }
+        .await;
+        if let Err(error) = driven {
+            // The store failed, so nothing more can be recorded: stop every
+            // job and wait for its processes to be gone before reporting.
+            let _ = dispatcher.cancel_jobs.send(true);
+            while dispatcher.in_flight > 0 && done_rx.recv().await.is_some() {
+                dispatcher.in_flight -= 1;
+            }
+            return Err(error);
         }
 
         let duration_ms = started.elapsed().as_millis() as u64;
@@ -250,6 +265,8 @@ struct Dispatcher<E: Executor, S: Store> {
     job_cancel: CancelSignal,
     /// Job tasks send their outcome here.
     done: mpsc::UnboundedSender<(usize, JobOutcome)>,
+    /// Jobs started whose outcome has not arrived yet.
+    in_flight: usize,
 }
 
 impl<E: Executor, S: Store> Dispatcher<E, S> {
@@ -285,6 +302,7 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
                 Action::Start { job } => {
                     let key = &shared.plan.jobs[job].key;
                     self.started_at[job] = Some(Instant::now());
+                    self.in_flight += 1;
                     shared.events.event(Event::JobStarted { job: key });
                     if let Some(error) = &self.env_failure {
                         let outcome = JobOutcome::failed(
