@@ -404,3 +404,33 @@ jobs:
     assert!(run.stdout.contains("cleaned up"), "{}", run.stdout);
     assert!(!run.stdout.contains("│ deployed"), "{}", run.stdout);
 }
+
+#[test]
+fn continue_on_error_keeps_the_job_and_the_run_green() {
+    let project = Project::new(
+        r#"
+jobs:
+  lint:
+    continue-on-error: true
+    steps: [{run: exit 4}]
+  build:
+    steps:
+      - id: optional
+        run: exit 2
+        continue-on-error: true
+      - run: echo "optional step outcome ${{ steps.optional.outcome }}, conclusion ${{ steps.optional.conclusion }}"
+  after:
+    needs: [lint]
+    steps: [{run: echo "after lint"}]
+"#,
+    );
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("optional step outcome failure, conclusion success"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("after lint"), "{}", run.stdout);
+}
