@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slipway_expr::{Object, Value};
-use slipway_spec::model::{Job, Step};
+use slipway_spec::model::{Job, RunsOn, Step};
 
 use crate::cachekey::{KeyBuilder, explain_miss};
 use crate::contexts::{Scope, Status, job_value, matrix_value};
@@ -18,8 +18,8 @@ use crate::job_definition::{definition_digest, hash_files};
 use crate::job_outputs::{mask_text, parse_outputs};
 use crate::job_sink::TeeSink;
 use crate::ports::{
-    CancelSignal, Executor, LineSink, StepCommand, StepExit, Store, Stream, Workspace,
-    WorkspaceRequest,
+    CancelSignal, ContainerRequest, Executor, LineSink, ServiceRequest, StepCommand, StepExit,
+    Store, Stream, Workspace, WorkspaceRequest,
 };
 use crate::records::{
     ArtifactRecord, CacheEntry, CacheStatus, Digest, JobResult, Record, TestSummary,
@@ -104,9 +104,14 @@ pub(crate) async fn run_job<E: Executor, S: Store>(
     let started = Instant::now();
     let planned = &shared.plan.jobs[index];
     let job = &shared.pipeline.jobs[planned.spec];
+    let container = match container_request(&shared, job) {
+        Ok(container) => container,
+        Err(error) => return JobOutcome::failed(error, CacheStatus::Uncached, started),
+    };
     let request = WorkspaceRequest {
         run: shared.run.clone(),
         job_key: planned.key.clone(),
+        container,
     };
     let mut workspace = match shared.executor.prepare(&request).await {
         Ok(workspace) => workspace,
@@ -132,6 +137,47 @@ pub(crate) async fn run_job<E: Executor, S: Store>(
     let outcome = runner.run(&mut workspace).await;
     workspace.release().await;
     outcome
+}
+
+/// The container request of a `runs-on: docker` job, with the services'
+/// environments rendered (they may map secrets, as steps do).
+fn container_request<E: Executor, S: Store>(
+    shared: &RunShared<E, S>,
+    job: &Job,
+) -> Result<Option<ContainerRequest>, String> {
+    let RunsOn::Docker(docker) = &job.runs_on else {
+        return Ok(None);
+    };
+    let mut scope = Scope::empty();
+    scope.env = &shared.pipeline_env_value;
+    scope.inputs = &shared.inputs;
+    scope.secrets = &shared.secrets;
+    scope.git = &shared.git;
+    let mut services = Vec::with_capacity(docker.services.len());
+    for service in &docker.services {
+        let mut env = Vec::with_capacity(service.env.len());
+        for var in &service.env {
+            let value = var
+                .value
+                .render(&scope)
+                .map_err(|e| format!("service `{}`: env `{}`: {e}", service.name, var.name))?;
+            env.push((var.name.clone(), value));
+        }
+        services.push(ServiceRequest {
+            name: service.name.clone(),
+            image: service.image.clone(),
+            env,
+            command: service.command.clone(),
+            health: service.health.clone(),
+        });
+    }
+    Ok(Some(ContainerRequest {
+        image: docker.image.clone(),
+        services,
+        cpus: docker.resources.cpus,
+        memory: docker.resources.memory,
+        pull: docker.pull,
+    }))
 }
 
 struct JobRunner<'a, E: Executor, S: Store> {
@@ -489,6 +535,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 env: &env,
                 workdir: workdir.as_deref(),
                 timeout,
+                image: step.image.as_deref(),
             };
             exit = ws
                 .run_step(command, &shared.masker, &mut sink, &self.cancel)

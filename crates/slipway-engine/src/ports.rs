@@ -14,7 +14,7 @@ use crate::records::{
 };
 
 pub use slipway_logs::{SecretMasker, Stream};
-pub use slipway_spec::model::Shell;
+pub use slipway_spec::model::{HealthCheck, PullPolicy, Shell};
 
 /// Cancellation: the value flips to `true` once; executors kill what they run.
 pub type CancelSignal = tokio::sync::watch::Receiver<bool>;
@@ -36,6 +36,32 @@ pub struct WorkspaceRequest {
     pub run: String,
     /// The job instance key, e.g. `test (linux, 1)`.
     pub job_key: String,
+    /// `runs-on: docker`: the job's container and services, every expression
+    /// evaluated. `None` runs the steps on the agent's machine.
+    pub container: Option<ContainerRequest>,
+}
+
+/// The container of a `runs-on: docker` job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerRequest {
+    pub image: String,
+    pub services: Vec<ServiceRequest>,
+    /// CPUs the container may use.
+    pub cpus: Option<f64>,
+    /// Memory limit in bytes.
+    pub memory: Option<u64>,
+    pub pull: PullPolicy,
+}
+
+/// A service container started before the job, reachable by `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRequest {
+    pub name: String,
+    pub image: String,
+    /// Its environment, rendered (may hold secrets: never log it).
+    pub env: Vec<(String, String)>,
+    pub command: Option<Vec<String>>,
+    pub health: Option<HealthCheck>,
 }
 
 /// One step, fully rendered: no expressions left.
@@ -50,6 +76,9 @@ pub struct StepCommand<'a> {
     pub workdir: Option<&'a str>,
     /// Wall-clock limit for this attempt.
     pub timeout: Option<Duration>,
+    /// A step of a `runs-on: docker` job with its own `image:` runs in a
+    /// container of its own.
+    pub image: Option<&'a str>,
 }
 
 /// How a step's process ended.

@@ -70,6 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let request = WorkspaceRequest {
             run: "1".into(),
             job_key: "bench".into(),
+            container: None,
         };
         let mut ws = executor.prepare(&request).await?;
         let masker = SecretMasker::new(["hunter2-secret"]);
@@ -84,6 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             env: &[],
             workdir: None,
             timeout: None,
+            image: None,
         };
         let started = Instant::now();
         let exit = ws.run_step(cmd, &masker, &mut sink, &rx).await;

@@ -22,6 +22,7 @@ async fn time_steps(fast_path: bool, n: u32) -> Result<Duration, Box<dyn std::er
     let request = WorkspaceRequest {
         run: "1".into(),
         job_key: "bench".into(),
+        container: None,
     };
     let mut ws = executor.prepare(&request).await?;
     let masker = SecretMasker::new(["secret-value"]);
@@ -34,6 +35,7 @@ async fn time_steps(fast_path: bool, n: u32) -> Result<Duration, Box<dyn std::er
             env: &[],
             workdir: None,
             timeout: None,
+            image: None,
         };
         let exit = ws.run_step(cmd, &masker, &mut Discard, &rx).await;
         if !exit.success() {

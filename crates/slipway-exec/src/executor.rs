@@ -136,6 +136,12 @@ impl Executor for LocalExecutor {
     type Workspace = LocalWorkspace;
 
     async fn prepare(&self, req: &WorkspaceRequest) -> Result<LocalWorkspace, ExecError> {
+        if let Some(container) = &req.container {
+            return Err(ExecError(format!(
+                "job `{}` runs on docker (image `{}`), but this executor runs local processes only",
+                req.job_key, container.image
+            )));
+        }
         match &*self.mode {
             WorkspaceMode::InPlace { root } => {
                 let root = match self.in_place_root.get() {

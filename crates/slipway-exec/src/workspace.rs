@@ -205,6 +205,11 @@ impl Workspace for LocalWorkspace {
         sink: &mut dyn LineSink,
         cancel: &CancelSignal,
     ) -> StepExit {
+        if let Some(image) = cmd.image {
+            return StepExit::SpawnFailed(format!(
+                "the step asks for image `{image}`, but this workspace runs local processes only"
+            ));
+        }
         let cwd = match cmd.workdir {
             None => self.root.clone(),
             Some(dir) => match resolve_inside(&self.root, dir) {

@@ -52,6 +52,7 @@ async fn clean_checkout_has_the_commit_and_not_the_uncommitted_changes() {
     let request = WorkspaceRequest {
         run: "7".to_owned(),
         job_key: "test (linux, 1)".to_owned(),
+        container: None,
     };
     let mut ws = executor.prepare(&request).await.expect("checkout");
     assert!(
@@ -91,6 +92,7 @@ async fn a_bad_commit_is_a_clear_error() {
         let request = WorkspaceRequest {
             run: "1".to_owned(),
             job_key: "job".to_owned(),
+            container: None,
         };
         let error = executor.prepare(&request).await.err();
         assert!(error.is_some_and(|e| e.0.contains(commit) || e.0.contains("checkout")));
@@ -183,6 +185,7 @@ async fn only_the_literal_prefix_is_walked() {
     let request = WorkspaceRequest {
         run: "1".to_owned(),
         job_key: "job".to_owned(),
+        container: None,
     };
     let ws = executor.prepare(&request).await.expect("prepare");
     let files = ws
@@ -221,6 +224,7 @@ async fn digests_are_shared_between_jobs_of_one_executor() {
     let request = |job: &str| WorkspaceRequest {
         run: "1".to_owned(),
         job_key: job.to_owned(),
+        container: None,
     };
     let globs = strings(&["src/**/*.rs"]);
     let mut results = Vec::new();

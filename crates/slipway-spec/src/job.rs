@@ -93,6 +93,7 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         inputs: Vec::new(),
         cache: None,
         reports: Reports::default(),
+        runs_on: crate::model::RunsOn::Local,
     };
     for (key, value) in entries {
         match key.name.as_str() {
@@ -230,6 +231,7 @@ fn step(c: &mut Checker<'_>, node: &Node) -> Option<Step> {
         continue_on_error,
         condition,
         shell: step_shell,
+        image: None,
     })
 }
 

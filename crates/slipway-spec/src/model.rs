@@ -168,6 +168,82 @@ pub struct Job {
     pub cache: Option<DirCache>,
     /// `reports:`.
     pub reports: Reports,
+    /// `runs-on:` with `image:`, `services:`, `resources:` and `pull:`: where the steps run.
+    pub runs_on: RunsOn,
+}
+
+/// `runs-on:`: where a job's steps run.
+#[derive(Clone, Debug, Default)]
+pub enum RunsOn {
+    /// `runs-on: local` (the default): processes on the agent's machine.
+    #[default]
+    Local,
+    /// `runs-on: docker`: one container of `image:` for the whole job, each step an exec in it.
+    Docker(DockerJob),
+}
+
+/// The container settings of a `runs-on: docker` job.
+#[derive(Clone, Debug)]
+pub struct DockerJob {
+    /// `image:`, required with `runs-on: docker`.
+    pub image: String,
+    /// `services:`, started before the job on a network of their own, reachable by name.
+    pub services: Vec<Service>,
+    /// `resources:`, limits of the job's container.
+    pub resources: Resources,
+    /// `pull:` (default `if-missing`).
+    pub pull: PullPolicy,
+    /// Where `runs-on` is written.
+    pub span: Span,
+}
+
+/// One entry of `services:`.
+#[derive(Clone, Debug)]
+pub struct Service {
+    /// The key under `services:`: the host name the job reaches it by.
+    pub name: String,
+    /// `image:`.
+    pub image: String,
+    /// `env:`; may use `secrets`, `inputs`, `git`, `env`.
+    pub env: Env,
+    /// `command:`, replacing the image's command (a string run by `sh -c`, or a list of words).
+    pub command: Option<Vec<String>>,
+    /// `health:`: the job starts once this command succeeds in the service's container.
+    pub health: Option<HealthCheck>,
+    /// Where the service's name is written.
+    pub span: Span,
+}
+
+/// `health: {cmd, interval, timeout, retries}` of a service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthCheck {
+    /// A command run by `sh -c` inside the service's container; exit 0 means healthy.
+    pub cmd: String,
+    /// Time between checks (default 1s).
+    pub interval: Duration,
+    /// How long the service may take to become healthy (default 60s).
+    pub timeout: Duration,
+}
+
+/// `resources: {cpus, memory}`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resources {
+    /// CPUs, e.g. `1.5`.
+    pub cpus: Option<f64>,
+    /// Bytes; written `512m`, `2g`, `1024k` or a plain number of bytes.
+    pub memory: Option<u64>,
+}
+
+/// `pull:`: when an image is fetched from its registry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull only when the image is not on the Docker host (default).
+    #[default]
+    IfMissing,
+    /// Pull before every job.
+    Always,
+    /// Never pull: the image must be on the Docker host.
+    Never,
 }
 
 /// One entry of `needs:`.
@@ -215,6 +291,8 @@ pub struct Step {
     pub condition: Option<Condition>,
     /// `shell:`, overriding the job's.
     pub shell: Option<Shell>,
+    /// `image:` of a step of a `runs-on: docker` job: this step runs in its own container.
+    pub image: Option<String>,
 }
 
 /// One `outputs:` entry of a job.

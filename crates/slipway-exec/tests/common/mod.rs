@@ -75,6 +75,7 @@ pub async fn workspace(config: LocalConfig) -> LocalWorkspace {
     let request = WorkspaceRequest {
         run: "1".to_owned(),
         job_key: "job".to_owned(),
+        container: None,
     };
     match executor.prepare(&request).await {
         Ok(ws) => ws,
@@ -100,6 +101,7 @@ pub async fn run_with_cancel(
         env: &step.env,
         workdir: step.workdir,
         timeout: step.timeout,
+        image: None,
     };
     let exit = ws.run_step(cmd, &masker, &mut sink, cancel).await;
     Outcome { exit, sink }
