@@ -20,6 +20,8 @@ pub(crate) enum Field {
     StepRun,
     StepEnv,
     StepWorkdir,
+    /// A service's `env`, rendered once per job before the services start.
+    ServiceEnv,
 }
 
 impl Field {
@@ -37,6 +39,7 @@ impl Field {
             Field::StepRun => "a step's `run`",
             Field::StepEnv => "a step's `env`",
             Field::StepWorkdir => "a step's `workdir`",
+            Field::ServiceEnv => "a service's `env`",
         }
     }
 
@@ -56,6 +59,9 @@ impl Field {
             Field::StepEnv => &[
                 "env", "matrix", "steps", "needs", "inputs", "git", "job", "secrets",
             ],
+            // Services start before the job, from the run's values alone: `env` here is the
+            // pipeline's env.
+            Field::ServiceEnv => &["env", "inputs", "git", "secrets"],
         }
     }
 

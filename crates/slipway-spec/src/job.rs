@@ -1,6 +1,7 @@
 //! Reads `jobs:`: each job, its matrix and its steps.
 
 use crate::check::{Checker, is_identifier};
+use crate::container::{self, Placement};
 use crate::diagnostic::Diagnostic;
 use crate::fields::Field;
 use crate::matrix::{ExpandError, MAX_COMBINATIONS, MAX_PRODUCT};
@@ -64,8 +65,10 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
             .collect()
     });
     c.needs_names = Some(needs.iter().map(|n| n.job.clone()).collect());
+    // `runs-on` before the steps: it decides whether a step may have an `image`.
+    let placement = container::placement(c, entries);
     // Steps before outputs: an output may name any step id of the job.
-    let steps = lookup("steps").map(|(_, value)| steps(c, value));
+    let steps = lookup("steps").map(|(_, value)| steps(c, value, placement));
     c.step_ids = Some(
         steps
             .iter()
@@ -74,6 +77,7 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
             .collect(),
     );
     let has_steps = steps.is_some();
+    let runs_on = container::runs_on(c, entries, placement);
 
     let mut job = Job {
         id: id.name.clone(),
@@ -93,7 +97,7 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         inputs: Vec::new(),
         cache: None,
         reports: Reports::default(),
-        runs_on: crate::model::RunsOn::Local,
+        runs_on,
     };
     for (key, value) in entries {
         match key.name.as_str() {
@@ -144,7 +148,7 @@ fn shell(c: &mut Checker<'_>, node: &Node) -> Option<Shell> {
     }
 }
 
-fn steps(c: &mut Checker<'_>, node: &Node) -> Vec<Step> {
+fn steps(c: &mut Checker<'_>, node: &Node, placement: Placement) -> Vec<Step> {
     let NodeKind::Seq(items) = &node.kind else {
         c.push(
             Diagnostic::new(
@@ -169,7 +173,9 @@ fn steps(c: &mut Checker<'_>, node: &Node) -> Vec<Step> {
     let mut ids: Vec<(String, u32)> = Vec::new();
     for item in items {
         c.step_ids = Some(ids.iter().map(|(id, _)| id.clone()).collect());
-        let Some(step) = step(c, item) else { continue };
+        let Some(step) = step(c, item, placement) else {
+            continue;
+        };
         if let Some(id) = &step.id {
             if let Some((_, line)) = ids.iter().find(|(seen, _)| seen == id) {
                 c.push(
@@ -186,7 +192,7 @@ fn steps(c: &mut Checker<'_>, node: &Node) -> Vec<Step> {
     out
 }
 
-fn step(c: &mut Checker<'_>, node: &Node) -> Option<Step> {
+fn step(c: &mut Checker<'_>, node: &Node, placement: Placement) -> Option<Step> {
     let entries = c.map(node, "a step")?;
     c.check_keys(entries, STEP_KEYS, "a step");
     let span = entries.first().map_or(node.span, |(k, _)| k.span);
@@ -194,7 +200,7 @@ fn step(c: &mut Checker<'_>, node: &Node) -> Option<Step> {
     let mut run = None;
     let (mut id, mut name, mut env_vars, mut workdir) = (None, None, Vec::new(), None);
     let (mut timeout, mut retry, mut continue_on_error) = (None, 0, false);
-    let (mut condition, mut step_shell) = (None, None);
+    let (mut condition, mut step_shell, mut image) = (None, None, None);
     for (key, value) in entries {
         match key.name.as_str() {
             "id" => id = step_id(c, value),
@@ -209,6 +215,7 @@ fn step(c: &mut Checker<'_>, node: &Node) -> Option<Step> {
             }
             "if" => condition = c.condition(value, Field::StepIf),
             "shell" => step_shell = shell(c, value),
+            "image" => image = container::step_image(c, key, value, placement),
             _ => {}
         }
     }
@@ -231,7 +238,7 @@ fn step(c: &mut Checker<'_>, node: &Node) -> Option<Step> {
         continue_on_error,
         condition,
         shell: step_shell,
-        image: None,
+        image,
     })
 }
 

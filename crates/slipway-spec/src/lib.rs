@@ -12,6 +12,7 @@
 //! ```
 
 mod check;
+mod container;
 mod cron;
 mod diagnostic;
 mod expr;

@@ -116,6 +116,31 @@ pub(crate) const JOB_KEYS: &[KeyDef] = &[
         cache,
     ),
     key("reports", "Test reports parsed after the job.", reports),
+    key(
+        "runs-on",
+        "Where the steps run: `local` (default) or `docker`.",
+        runs_on,
+    ),
+    key(
+        "image",
+        "Image of the job's container; required with `runs-on: docker`.",
+        image,
+    ),
+    key(
+        "services",
+        "Containers started before the job, reachable by name (`runs-on: docker`).",
+        services,
+    ),
+    key(
+        "resources",
+        "Limits of the job's container (`runs-on: docker`).",
+        resources,
+    ),
+    key(
+        "pull",
+        "When images are pulled: `if-missing` (default), `always`, `never` (`runs-on: docker`).",
+        pull,
+    ),
 ];
 
 pub(crate) const STEP_KEYS: &[KeyDef] = &[
@@ -149,6 +174,53 @@ pub(crate) const STEP_KEYS: &[KeyDef] = &[
         condition,
     ),
     key("shell", "Shell for this step.", shell),
+    key(
+        "image",
+        "Runs this step in a container of its own image (`runs-on: docker` jobs).",
+        image,
+    ),
+];
+
+pub(crate) const SERVICE_KEYS: &[KeyDef] = &[
+    key("image", "The service's image.", image),
+    key(
+        "env",
+        "Environment of the service; may use `env`, `inputs`, `git`, `secrets`.",
+        env,
+    ),
+    key(
+        "command",
+        "Replaces the image's command: a string run by `sh -c`, or a list of words.",
+        command,
+    ),
+    key(
+        "health",
+        "A check the job waits for before its first step.",
+        health,
+    ),
+];
+
+pub(crate) const HEALTH_KEYS: &[KeyDef] = &[
+    key(
+        "cmd",
+        "Run by `sh -c` in the service's container; exit 0 means healthy.",
+        string,
+    ),
+    key("interval", "Time between checks (default 1s).", duration),
+    key(
+        "timeout",
+        "How long the service may take to become healthy (default 60s).",
+        duration,
+    ),
+];
+
+pub(crate) const RESOURCE_KEYS: &[KeyDef] = &[
+    key("cpus", "CPUs the container may use, e.g. 1.5.", cpus),
+    key(
+        "memory",
+        "Memory limit: bytes, or a number with k, m, g or t (powers of 1024), e.g. `512m`.",
+        memory,
+    ),
 ];
 
 pub(crate) const CACHE_KEYS: &[KeyDef] = &[
@@ -274,10 +346,26 @@ fn input_type() -> Value {
     json!({"enum": ["string", "boolean", "number", "choice"]})
 }
 fn jobs() -> Value {
+    let mut job = object(JOB_KEYS, &["steps"]);
+    if let Some(map) = job.as_object_mut() {
+        // `image` is required with `runs-on: docker`; the container keys need it.
+        map.insert(
+            "if".into(),
+            json!({"properties": {"runs-on": {"const": "docker"}}, "required": ["runs-on"]}),
+        );
+        map.insert("then".into(), json!({"required": ["image"]}));
+        map.insert(
+            "else".into(),
+            json!({"properties": {
+                "image": false, "services": false, "resources": false, "pull": false,
+                "steps": {"items": {"properties": {"image": false}}}
+            }}),
+        );
+    }
     json!({
         "type": "object",
         "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
-        "additionalProperties": object(JOB_KEYS, &["steps"]),
+        "additionalProperties": job,
         "minProperties": 1
     })
 }
@@ -303,4 +391,45 @@ fn cache() -> Value {
 }
 fn reports() -> Value {
     object(REPORT_KEYS, &[])
+}
+fn runs_on() -> Value {
+    json!({"enum": ["local", "docker"]})
+}
+fn image() -> Value {
+    json!({"type": "string", "pattern": "^[^\\s]+$"})
+}
+fn services() -> Value {
+    json!({
+        "type": "object",
+        "propertyNames": {"pattern": crate::container::SERVICE_NAME_PATTERN},
+        "additionalProperties": object(SERVICE_KEYS, &["image"])
+    })
+}
+fn command() -> Value {
+    json!({"oneOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "array", "minItems": 1, "items": {"type": "string"}}
+    ]})
+}
+fn health() -> Value {
+    object(HEALTH_KEYS, &["cmd"])
+}
+fn resources() -> Value {
+    object(RESOURCE_KEYS, &[])
+}
+fn cpus() -> Value {
+    json!({
+        "type": "number",
+        "minimum": crate::container::MIN_CPUS,
+        "maximum": crate::container::MAX_CPUS
+    })
+}
+fn memory() -> Value {
+    json!({"oneOf": [
+        {"type": "integer", "minimum": crate::container::MIN_MEMORY, "description": "Bytes."},
+        {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)? ?([kKmMgGtT][iI]?)?[bB]?$"}
+    ]})
+}
+fn pull() -> Value {
+    json!({"enum": ["if-missing", "always", "never"]})
 }

@@ -128,6 +128,28 @@ fn job(j: &Job) -> Value {
         "cache": j.cache.as_ref().map(|c| json!({"key": c.key.source(), "paths": c.paths, "at": at(c.span)})),
         "reports": {"junit": j.reports.junit},
         "steps": j.steps.iter().map(step).collect::<Vec<_>>(),
+        "runs_on": runs_on(&j.runs_on),
+    })
+}
+
+fn runs_on(r: &RunsOn) -> Value {
+    let RunsOn::Docker(d) = r else {
+        return json!("local");
+    };
+    json!({
+        "docker": {
+            "image": d.image, "at": at(d.span),
+            "pull": format!("{:?}", d.pull),
+            "resources": {"cpus": d.resources.cpus, "memory": d.resources.memory},
+            "services": d.services.iter().map(|s| json!({
+                "name": s.name, "image": s.image, "at": at(s.span),
+                "env": env(&s.env),
+                "command": s.command,
+                "health": s.health.as_ref().map(|h| json!({
+                    "cmd": h.cmd, "interval": h.interval.as_secs(), "timeout": h.timeout.as_secs(),
+                })),
+            })).collect::<Vec<_>>(),
+        }
     })
 }
 
@@ -143,6 +165,7 @@ fn step(s: &Step) -> Value {
         "continue_on_error": s.continue_on_error,
         "if": s.condition.as_ref().map(|c| c.source()),
         "shell": s.shell,
+        "image": s.image,
     })
 }
 

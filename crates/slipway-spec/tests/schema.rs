@@ -44,6 +44,11 @@ fn schema_describes_every_job_key() {
         "inputs",
         "cache",
         "reports",
+        "runs-on",
+        "image",
+        "services",
+        "resources",
+        "pull",
     ] {
         assert!(
             job.get(key).is_some(),
