@@ -185,7 +185,8 @@ pub enum RunsOn {
 /// The container settings of a `runs-on: docker` job.
 #[derive(Clone, Debug)]
 pub struct DockerJob {
-    /// `image:`, required with `runs-on: docker`.
+    /// `image:`, required with `runs-on: docker`. Checked to be one word, without expressions,
+    /// with a lower-case repository path.
     pub image: String,
     /// `services:`, started before the job on a network of their own, reachable by name.
     pub services: Vec<Service>,
@@ -200,13 +201,15 @@ pub struct DockerJob {
 /// One entry of `services:`.
 #[derive(Clone, Debug)]
 pub struct Service {
-    /// The key under `services:`: the host name the job reaches it by.
+    /// The key under `services:`: the host name the job reaches it by; a DNS label
+    /// (`[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 63 characters), unique in the job.
     pub name: String,
     /// `image:`.
     pub image: String,
     /// `env:`; may use `secrets`, `inputs`, `git`, `env`.
     pub env: Env,
-    /// `command:`, replacing the image's command (a string run by `sh -c`, or a list of words).
+    /// `command:`, replacing the image's command. Already in exec form: a string in the file
+    /// becomes `["sh", "-c", string]`; a list is taken as written. Never empty.
     pub command: Option<Vec<String>>,
     /// `health:`: the job starts once this command succeeds in the service's container.
     pub health: Option<HealthCheck>,
@@ -214,23 +217,24 @@ pub struct Service {
     pub span: Span,
 }
 
-/// `health: {cmd, interval, timeout, retries}` of a service.
+/// `health: {cmd, interval, timeout}` of a service.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HealthCheck {
     /// A command run by `sh -c` inside the service's container; exit 0 means healthy.
     pub cmd: String,
-    /// Time between checks (default 1s).
+    /// Time between checks (default 1s); never zero.
     pub interval: Duration,
-    /// How long the service may take to become healthy (default 60s).
+    /// How long the service may take to become healthy (default 60s); never zero.
     pub timeout: Duration,
 }
 
 /// `resources: {cpus, memory}`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Resources {
-    /// CPUs, e.g. `1.5`.
+    /// CPUs, e.g. `1.5`; from 0.01 to 1024.
     pub cpus: Option<f64>,
-    /// Bytes; written `512m`, `2g`, `1024k` or a plain number of bytes.
+    /// Bytes; written `512m`, `2g`, `1024k` (powers of 1024) or a plain number of bytes. At
+    /// least 6 MiB (Docker's minimum) and at most `i64::MAX`.
     pub memory: Option<u64>,
 }
 

@@ -188,3 +188,33 @@ fn repository_examples_are_valid() {
         }
     }
 }
+
+/// Every complete pipeline in the format reference (a ```yaml block with a top-level `jobs:`)
+/// must be valid, so the documentation cannot drift from the parser.
+#[test]
+fn reference_examples_are_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/pipeline.md");
+    let Ok(reference) = std::fs::read_to_string(&path) else {
+        println!("skipped: no format reference at {}", path.display());
+        return;
+    };
+    let mut checked = 0;
+    for block in reference.split("```yaml\n").skip(1) {
+        let source = block.split("```").next().unwrap_or_default();
+        if !source.lines().any(|line| line == "jobs:") {
+            continue;
+        }
+        if let Err(diagnostics) = slipway_spec::parse_pipeline(source, "docs/pipeline.md") {
+            panic!(
+                "an example of docs/pipeline.md is invalid:\n{source}\n{}",
+                diagnostics.render(source, false)
+            );
+        }
+        checked += 1;
+    }
+    assert!(
+        checked > 0,
+        "no complete pipeline found in {}",
+        path.display()
+    );
+}
