@@ -43,6 +43,10 @@ impl fmt::Display for Forge {
 
 /// What a delivery means to Slipway.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per delivery, moved once; boxing would only add an allocation"
+)]
 pub enum Parsed {
     /// An event that may start (or, for deletions, cancel) runs.
     Event(Event),
