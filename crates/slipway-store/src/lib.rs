@@ -4,6 +4,9 @@
 //! - [`FileStore`]: a directory, `<workspace>/.slipway/local/` for
 //!   `slipway run`.
 //! - [`MemoryStore`]: everything in memory, for `slipway run --no-store`.
+//! - [`sql`]: the server's database (SQLite or PostgreSQL): projects, runs,
+//!   jobs, records, results, users, tokens, roles, secrets, audit log. A
+//!   different trait ([`sql::ServerStore`]) from the engine's `Store`.
 //!
 //! Both pass one conformance suite (`tests/conformance/mod.rs`), which later
 //! backends (SQLite, PostgreSQL) will join: a backend's test file includes
@@ -63,6 +66,7 @@ mod file_store;
 mod fsutil;
 mod memory_store;
 mod paths;
+pub mod sql;
 mod step_log;
 mod tree;
 

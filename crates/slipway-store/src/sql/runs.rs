@@ -1,0 +1,194 @@
+//! Runs: numbering, status, listing.
+
+use super::macros::BeginWrite;
+use super::projects::{object_text, parse_json};
+use super::{Id, NewRun, Run, RunFilter, RunStatus, SqlError, SqlStore, validate};
+
+macro_rules! run_columns {
+    () => {
+        "id, project_id, number, status, reason, trigger_kind, branch, tag, commit_sha, inputs, \
+         created_ms, started_ms, finished_ms"
+    };
+}
+
+type RunRow = (
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn from_row(row: RunRow) -> Result<Run, SqlError> {
+    let (
+        id,
+        project_id,
+        number,
+        status,
+        reason,
+        trigger,
+        branch,
+        tag,
+        commit_sha,
+        inputs,
+        created_ms,
+        started_ms,
+        finished_ms,
+    ) = row;
+    Ok(Run {
+        id,
+        project_id,
+        number,
+        status: RunStatus::parse(&status).map_err(|e| SqlError::Corrupt(e.to_string()))?,
+        reason,
+        trigger,
+        branch,
+        tag,
+        commit_sha,
+        inputs: parse_json("run inputs", &inputs)?,
+        created_ms,
+        started_ms,
+        finished_ms,
+    })
+}
+
+pub(crate) async fn create(store: &SqlStore, new: NewRun) -> Result<Run, SqlError> {
+    validate::text("trigger", &new.trigger, 64, true)?;
+    validate::opt_text("branch", new.branch.as_deref(), 1024)?;
+    validate::opt_text("tag", new.tag.as_deref(), 1024)?;
+    validate::opt_text("commit", new.commit_sha.as_deref(), 128)?;
+    let inputs = object_text("run inputs", &new.inputs)?;
+    let now = store.now();
+    on_pool!(store, |pool| {
+        let mut tx = pool.begin_write().await?;
+        // Taking the number locks the project row (PostgreSQL) or holds the
+        // write lock (SQLite) until commit: concurrent creates queue here.
+        let number: Option<i64> = sqlx::query_scalar(
+            "UPDATE projects SET next_run_number = next_run_number + 1 WHERE id = $1 \
+             RETURNING next_run_number - 1",
+        )
+        .bind(new.project_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(number) = number else {
+            return Err(SqlError::not_found("project", new.project_id));
+        };
+        let row: RunRow = sqlx::query_as(concat!(
+            "INSERT INTO runs (project_id, number, status, trigger_kind, branch, tag, commit_sha, \
+             inputs, created_ms) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8) RETURNING ",
+            run_columns!()
+        ))
+        .bind(new.project_id)
+        .bind(number)
+        .bind(&new.trigger)
+        .bind(new.branch.as_deref())
+        .bind(new.tag.as_deref())
+        .bind(new.commit_sha.as_deref())
+        .bind(&inputs)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        from_row(row)
+    })
+}
+
+pub(crate) async fn get(store: &SqlStore, id: Id) -> Result<Run, SqlError> {
+    let row: Option<RunRow> = on_pool!(store, |pool| {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    row.map_or_else(|| Err(SqlError::not_found("run", id)), from_row)
+}
+
+pub(crate) async fn by_number(
+    store: &SqlStore,
+    project_id: Id,
+    number: i64,
+) -> Result<Run, SqlError> {
+    let row: Option<RunRow> = on_pool!(store, |pool| {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE project_id = $1 AND number = $2"
+        ))
+        .bind(project_id)
+        .bind(number)
+        .fetch_optional(pool)
+        .await?
+    });
+    row.map_or_else(
+        || Err(SqlError::not_found("run", format!("#{number}"))),
+        from_row,
+    )
+}
+
+pub(crate) async fn set_status(
+    store: &SqlStore,
+    id: Id,
+    status: RunStatus,
+    reason: Option<&str>,
+) -> Result<Run, SqlError> {
+    validate::opt_text("reason", reason, 64 * 1024)?;
+    let now = store.now();
+    let started = (status == RunStatus::Running).then_some(now);
+    let finished = status.is_final().then_some(now);
+    let row: Option<RunRow> = on_pool!(store, |pool| {
+        sqlx::query_as(concat!(
+            "UPDATE runs SET status = $1, reason = $2, started_ms = COALESCE(started_ms, $3), \
+             finished_ms = $4 WHERE id = $5 RETURNING ",
+            run_columns!()
+        ))
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(started)
+        .bind(finished)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    row.map_or_else(|| Err(SqlError::not_found("run", id)), from_row)
+}
+
+pub(crate) async fn list(
+    store: &SqlStore,
+    project_id: Id,
+    filter: &RunFilter,
+) -> Result<Vec<Run>, SqlError> {
+    validate::opt_text("branch", filter.branch.as_deref(), 1024)?;
+    let limit = match filter.limit {
+        0 => 50,
+        n => i64::from(n.min(1000)),
+    };
+    let rows: Vec<RunRow> = on_pool!(store, |pool| {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE project_id = $1 AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR branch = $3) AND ($4 IS NULL OR number < $4) \
+             ORDER BY number DESC LIMIT $5"
+        ))
+        .bind(project_id)
+        .bind(filter.status.map(RunStatus::as_str))
+        .bind(filter.branch.as_deref())
+        .bind(filter.before_number)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    rows.into_iter().map(from_row).collect()
+}
