@@ -142,6 +142,17 @@ impl Executor for LocalExecutor {
                 req.job_key, container.image
             )));
         }
+        self.prepare_dir(req).await
+    }
+}
+
+impl LocalExecutor {
+    /// The job's directory as the workspace mode says: the user's own or a fresh checkout. The
+    /// Docker executor mounts the same directory into the job's container.
+    pub(crate) async fn prepare_dir(
+        &self,
+        req: &WorkspaceRequest,
+    ) -> Result<LocalWorkspace, ExecError> {
         match &*self.mode {
             WorkspaceMode::InPlace { root } => {
                 let root = match self.in_place_root.get() {

@@ -1,4 +1,6 @@
-//! Slipway's local executor: each step of a job runs as a process on this machine.
+//! Slipway's executors: each step of a job runs as a process on this machine ([`LocalExecutor`])
+//! or in the job's Docker container ([`DockerExecutor`], see [`docker`]); [`AnyExecutor`] picks
+//! one per job.
 //!
 //! [`LocalExecutor`] implements the engine's [`Executor`](slipway_engine::ports::Executor) port.
 //! Its [`LocalWorkspace`] is either the directory the user works in, as it is (the default of
@@ -50,7 +52,9 @@
 //! starting a shell, which saves a millisecond or two per step. See [`fast_path`] for the exact
 //! rule; anything else, and any doubt, goes through the shell.
 
+mod any;
 mod checkout;
+pub mod docker;
 mod executor;
 pub mod fast_path;
 mod inputs;
@@ -60,6 +64,8 @@ mod process;
 mod pump;
 mod workspace;
 
+pub use any::{AnyExecutor, AnyWorkspace};
+pub use docker::{DockerConfig, DockerExecutor, DockerWorkspace, SweepReport};
 pub use executor::{LocalConfig, LocalExecutor, WorkspaceMode};
 pub use inputs::InputStats;
 pub use workspace::LocalWorkspace;

@@ -32,6 +32,11 @@ impl OutputDir {
     /// The path of the output file of `step` in workspace `id`, creating the directory if
     /// needed.
     pub(crate) fn path(&self, id: u64, step: usize) -> Result<PathBuf, ExecError> {
+        Ok(self.dir()?.join(format!("{id}-{step}")))
+    }
+
+    /// The directory itself, created on first use.
+    pub(crate) fn dir(&self) -> Result<PathBuf, ExecError> {
         let mut dir = self
             .dir
             .lock()
@@ -44,7 +49,7 @@ impl OutputDir {
                 created
             }
         };
-        Ok(dir.join(format!("{id}-{step}")))
+        Ok(dir)
     }
 }
 

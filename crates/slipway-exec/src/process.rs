@@ -250,6 +250,89 @@ fn parse_stat(stat: &[u8]) -> Option<(u8, i32)> {
     Some((state, pgrp))
 }
 
+/// The fields of `/proc/<pid>/stat` the executors use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    pub(crate) pid: i32,
+    pub(crate) state: u8,
+    pub(crate) ppid: i32,
+    pub(crate) pgrp: i32,
+    pub(crate) session: i32,
+    /// Clock ticks after boot at which the process started: with the pid, it names one
+    /// process for as long as the machine runs (pids are reused, start times are not).
+    pub(crate) start_time: u64,
+}
+
+impl ProcStat {
+    /// Zombies and dead processes run nothing.
+    pub(crate) fn is_live(&self) -> bool {
+        self.state != b'Z' && self.state != b'X'
+    }
+}
+
+/// Parses a `/proc/<pid>/stat` line: `pid (comm) state ppid pgrp session … starttime …`,
+/// where `comm` may itself contain spaces and parentheses; `starttime` is field 22.
+pub(crate) fn parse_proc_stat(stat: &[u8]) -> Option<ProcStat> {
+    let open = memchr::memchr(b'(', stat)?;
+    let pid = std::str::from_utf8(stat.get(..open)?)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let close = memchr::memrchr(b')', stat)?;
+    let rest = stat.get(close + 1..)?;
+    let mut fields = rest
+        .split(|&b| b == b' ' || b == b'\n')
+        .filter(|f| !f.is_empty());
+    let number =
+        |field: Option<&[u8]>| -> Option<i64> { std::str::from_utf8(field?).ok()?.parse().ok() };
+    let state = *fields.next()?.first()?;
+    let ppid = i32::try_from(number(fields.next())?).ok()?;
+    let pgrp = i32::try_from(number(fields.next())?).ok()?;
+    let session = i32::try_from(number(fields.next())?).ok()?;
+    // Fields 7 to 21 (tty_nr … itrealvalue) are not needed; field 22 is the start time.
+    let start_time = u64::try_from(number(fields.nth(15))?).ok()?;
+    Some(ProcStat {
+        pid,
+        state,
+        ppid,
+        pgrp,
+        session,
+        start_time,
+    })
+}
+
+/// Reads `/proc/<pid>/stat`; `None` when the process does not exist (or `/proc` is missing).
+pub(crate) fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_proc_stat(&bytes)
+}
+
+/// Every process of the machine, as `/proc` shows them (skipping any that vanish meanwhile).
+pub(crate) fn all_processes() -> Vec<ProcStat> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    let mut stat = Vec::with_capacity(512);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        stat.clear();
+        let Ok(mut file) = std::fs::File::open(entry.path().join("stat")) else {
+            continue;
+        };
+        if std::io::Read::read_to_end(&mut file, &mut stat).is_ok()
+            && let Some(parsed) = parse_proc_stat(&stat)
+        {
+            found.push(parsed);
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +345,18 @@ mod tests {
         );
         assert_eq!(parse_stat(b"123 (zz) Z 1 77 77"), Some((b'Z', 77)));
         assert_eq!(parse_stat(b"garbage"), None);
+        let full = b"8 (sh) S 0 8 8 0 -1 4194560 1034 0 0 0 1 0 0 0 20 0 1 0 208628 2387968 348\n";
+        assert_eq!(
+            parse_proc_stat(full),
+            Some(ProcStat {
+                pid: 8,
+                state: b'S',
+                ppid: 0,
+                pgrp: 8,
+                session: 8,
+                start_time: 208628,
+            })
+        );
+        assert_eq!(parse_proc_stat(b"8 (sh) S 0 8 8 0"), None);
     }
 }

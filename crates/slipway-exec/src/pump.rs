@@ -32,8 +32,41 @@ pub(crate) struct Pump<R> {
     pub(crate) reader: R,
     pub(crate) buf: Box<[u8]>,
     pub(crate) open: bool,
+    lines: Lines,
+}
+
+/// The line assembly of one output stream, fed with chunks from wherever they come: a pipe
+/// ([`Pump`]) or the Docker API. The one place where output becomes masked lines for a sink.
+pub(crate) struct Lines {
     stream: Stream,
     splitter: LineSplitter,
+}
+
+impl Lines {
+    pub(crate) fn new(stream: Stream, masker: &SecretMasker) -> Lines {
+        Lines {
+            stream,
+            splitter: LineSplitter::new(masker.clone()),
+        }
+    }
+
+    /// Emits the complete lines of one chunk, all stamped with the time of the chunk, and
+    /// flushes the sink once.
+    pub(crate) fn feed(&mut self, chunk: &[u8], sink: &mut dyn LineSink) {
+        let ts = now_ms();
+        let stream = self.stream;
+        self.splitter
+            .feed(chunk, |line| sink.line(stream, ts, line));
+        sink.flush();
+    }
+
+    /// Ends the stream: its last line, if it had no line break, is emitted.
+    pub(crate) fn finish(&mut self, sink: &mut dyn LineSink) {
+        let ts = now_ms();
+        let stream = self.stream;
+        self.splitter.finish(|line| sink.line(stream, ts, line));
+        sink.flush();
+    }
 }
 
 impl<R: AsyncRead + Unpin> Pump<R> {
@@ -42,8 +75,7 @@ impl<R: AsyncRead + Unpin> Pump<R> {
             reader,
             buf: vec![0; FIRST_CHUNK].into_boxed_slice(),
             open: true,
-            stream,
-            splitter: LineSplitter::new(masker.clone()),
+            lines: Lines::new(stream, masker),
         }
     }
 
@@ -52,12 +84,8 @@ impl<R: AsyncRead + Unpin> Pump<R> {
         match read {
             Ok(0) => self.close(sink),
             Ok(n) => {
-                let ts = now_ms();
-                let stream = self.stream;
                 let chunk = self.buf.get(..n).unwrap_or_default();
-                self.splitter
-                    .feed(chunk, |line| sink.line(stream, ts, line));
-                sink.flush();
+                self.lines.feed(chunk, sink);
                 if n == self.buf.len() && n < CHUNK {
                     self.buf = vec![0; n * 2].into_boxed_slice();
                 }
@@ -74,10 +102,7 @@ impl<R: AsyncRead + Unpin> Pump<R> {
             return;
         }
         self.open = false;
-        let ts = now_ms();
-        let stream = self.stream;
-        self.splitter.finish(|line| sink.line(stream, ts, line));
-        sink.flush();
+        self.lines.finish(sink);
     }
 }
 

@@ -50,6 +50,20 @@ impl LocalWorkspace {
         }
     }
 
+    /// The directory holding this workspace's output files (created if needed), which a
+    /// container must see at the same path.
+    pub(crate) fn output_dir(&self) -> Result<PathBuf, ExecError> {
+        self.shared.outputs.dir()
+    }
+
+    /// A file in the output directory for a script too long for the command line, named
+    /// after this workspace, so that a container sees it at the same path.
+    pub(crate) fn script_path(&self, step: u64) -> Result<PathBuf, ExecError> {
+        Ok(self
+            .output_dir()?
+            .join(format!("{}-script-{step}.sh", self.id)))
+    }
+
     /// Starts the step's process: directly when the fast path applies, through the shell
     /// otherwise. `script_file` receives the path of a script written to disk, for removal.
     fn start(
