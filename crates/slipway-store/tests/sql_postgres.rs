@@ -60,20 +60,30 @@ fn run_as() -> Result<Option<(libc::uid_t, libc::gid_t)>, String> {
     let name = CString::new("postgres").map_err(|e| e.to_string())?;
     let entry = unsafe { libc::getpwnam(name.as_ptr()) };
     if entry.is_null() {
-        return Err("there is no `postgres` user; run scripts/test, which installs postgresql".into());
+        return Err(
+            "there is no `postgres` user; run scripts/test, which installs postgresql".into(),
+        );
     }
     Ok(Some(unsafe { ((*entry).pw_uid, (*entry).pw_gid) }))
 }
 
-fn command(program: &str, user: Option<(libc::uid_t, libc::gid_t)>, die_with_parent: bool) -> Command {
+fn command(
+    program: &str,
+    user: Option<(libc::uid_t, libc::gid_t)>,
+    die_with_parent: bool,
+) -> Command {
     let mut cmd = Command::new(Path::new(BIN).join(program));
-    cmd.env_clear().env("LC_ALL", "C").env("PATH", "/usr/bin:/bin");
+    cmd.env_clear()
+        .env("LC_ALL", "C")
+        .env("PATH", "/usr/bin:/bin");
     unsafe {
         cmd.pre_exec(move || {
-            if let Some((uid, gid)) = user {
-                if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+            if let Some((uid, gid)) = user
+                && (libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0)
+            {
+                return Err(std::io::Error::last_os_error());
             }
             // After setuid, which would clear it.
             if die_with_parent && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
@@ -100,17 +110,33 @@ fn start() -> Result<Server, String> {
     if let Some((uid, gid)) = user {
         let c = CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
         if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 {
-            return Err(format!("chown {}: {}", dir.display(), std::io::Error::last_os_error()));
+            return Err(format!(
+                "chown {}: {}",
+                dir.display(),
+                std::io::Error::last_os_error()
+            ));
         }
     }
     let data = dir.join("data");
     let out = command("initdb", user, false)
-        .args(["-A", "trust", "-U", "slipway", "-E", "UTF8", "--no-locale", "-D"])
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            "slipway",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "-D",
+        ])
         .arg(&data)
         .output()
         .map_err(|e| format!("initdb: {e}"))?;
     if !out.status.success() {
-        return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -127,7 +153,15 @@ fn start() -> Result<Server, String> {
             .arg(&data)
             .arg("-k")
             .arg(&dir_for_thread)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200", "-p"])
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+                "-p",
+            ])
             .arg(port.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_or(Stdio::null(), Stdio::from))
@@ -138,7 +172,10 @@ fn start() -> Result<Server, String> {
             std::thread::park();
         }
     });
-    let child = rx.recv().map_err(|e| e.to_string())?.map_err(|e| format!("postgres: {e}"))?;
+    let child = rx
+        .recv()
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("postgres: {e}"))?;
     let pid = libc::pid_t::try_from(child.id()).map_err(|e| e.to_string())?;
     // The Child handle is dropped without waiting; the exit hook reaps it.
     std::mem::forget(child);
@@ -150,9 +187,13 @@ fn start() -> Result<Server, String> {
             return Ok(Server { port });
         }
         let mut status = 0;
-        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid || Instant::now() > deadline {
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid
+            || Instant::now() > deadline
+        {
             let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-            return Err(format!("postgres did not start on 127.0.0.1:{port}:\n{log}"));
+            return Err(format!(
+                "postgres did not start on 127.0.0.1:{port}:\n{log}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -168,16 +209,26 @@ fn server() -> &'static Server {
 async fn make() -> Fixture {
     static NEXT: AtomicU32 = AtomicU32::new(1);
     let port = server().port;
-    let name = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
     let admin_url = format!("postgres://slipway@127.0.0.1:{port}/postgres");
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to postgres");
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to postgres");
     // The name is made here of digits and letters only.
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .expect("create database");
     admin.close().await.expect("close");
-    fixture(format!("postgres://slipway@127.0.0.1:{port}/{name}"), Box::new(())).await
+    fixture(
+        format!("postgres://slipway@127.0.0.1:{port}/{name}"),
+        Box::new(()),
+    )
+    .await
 }
 
 sql_conformance_suite!(make);

@@ -22,9 +22,15 @@ async fn sqlite_pragmas() {
     let slipway_store::sql::Database::Sqlite(pool) = f.store.database() else {
         panic!("sqlite expected");
     };
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.expect("pragma");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .expect("pragma");
     assert_eq!(mode, "wal");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(pool).await.expect("pragma");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(pool)
+        .await
+        .expect("pragma");
     assert_eq!(fk, 1);
     f.store.close().await;
 }
@@ -32,8 +38,9 @@ async fn sqlite_pragmas() {
 /// Unknown schemes are refused with a message saying what is accepted.
 #[tokio::test]
 async fn unknown_database_url() {
-    let err = slipway_store::sql::SqlStore::connect("mysql://localhost/x", sql_conformance::test_key())
-        .await
-        .unwrap_err();
+    let err =
+        slipway_store::sql::SqlStore::connect("mysql://localhost/x", sql_conformance::test_key())
+            .await
+            .unwrap_err();
     assert!(err.to_string().contains("sqlite://"), "{err}");
 }

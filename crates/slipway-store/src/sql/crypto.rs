@@ -250,3 +250,66 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 fn random(buf: &mut [u8]) -> Result<(), SqlError> {
     getrandom::fill(buf).map_err(|e| SqlError::Key(format!("no randomness from the system: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_is_created_private_and_read_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = SecretKey::from_dir(dir.path()).expect("create");
+        let path = dir.path().join(SECRET_KEY_FILE);
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = SecretKey::from_dir(dir.path()).expect("read");
+        assert_eq!(first.0, second.0);
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = SecretKey::from_dir(dir.path()).expect_err("group-readable key");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn base64_keys() {
+        let key = SecretKey::from_bytes([3u8; 32]);
+        let text = key.to_base64();
+        assert_eq!(SecretKey::from_base64(&text).expect("round trip").0, key.0);
+        assert_eq!(
+            SecretKey::from_base64(&format!(" {text}\n"))
+                .expect("trimmed")
+                .0,
+            key.0
+        );
+        let short = SecretKey::from_base64("AAAA").expect_err("short");
+        assert!(short.to_string().contains("must be 32"), "{short}");
+        assert!(SecretKey::from_base64("not base64 !!").is_err());
+    }
+
+    #[test]
+    fn seal_open_and_redaction() {
+        let key = SecretKey::from_bytes([5u8; 32]);
+        let (nonce, sealed) = key.seal(b"ctx", b"hunter2").expect("seal");
+        assert_eq!(nonce.len(), NONCE_LEN);
+        assert_eq!(
+            key.open("x", b"ctx", &nonce, &sealed)
+                .expect("open")
+                .expose(),
+            b"hunter2"
+        );
+        assert!(
+            key.open("x", b"other", &nonce, &sealed).is_err(),
+            "bound to its context"
+        );
+        assert!(
+            key.open("x", b"ctx", &nonce[1..], &sealed).is_err(),
+            "short nonce"
+        );
+        let value = SecretValue::new("hunter2");
+        assert!(!format!("{value:?}").contains("hunter2"));
+        assert!(!format!("{key:?}").contains('5'));
+        let token = ClearToken::generate().expect("token");
+        assert!(!format!("{token:?}").contains(&token.expose()[4..]));
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+}

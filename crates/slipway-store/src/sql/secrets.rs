@@ -1,6 +1,5 @@
 //! Project secrets, encrypted at rest.
 
-use super::macros::BeginWrite;
 use super::{Id, SecretValue, SqlError, SqlStore, validate};
 
 /// The associated data binding a ciphertext to its row.
@@ -105,15 +104,12 @@ pub(crate) async fn names(store: &SqlStore, project_id: Id) -> Result<Vec<String
 pub(crate) async fn delete(store: &SqlStore, project_id: Id, name: &str) -> Result<bool, SqlError> {
     validate::secret_name(name)?;
     let changed = on_pool!(store, |pool| {
-        let mut tx = pool.begin_write().await?;
-        let changed = sqlx::query("DELETE FROM secrets WHERE project_id = $1 AND name = $2")
+        sqlx::query("DELETE FROM secrets WHERE project_id = $1 AND name = $2")
             .bind(project_id)
             .bind(name)
-            .execute(&mut *tx)
+            .execute(pool)
             .await?
-            .rows_affected();
-        tx.commit().await?;
-        changed
+            .rows_affected()
     });
     Ok(changed > 0)
 }

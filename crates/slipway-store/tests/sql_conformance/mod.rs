@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::json;
 use slipway_engine::ports::StepExit;
-use slipway_engine::records::{ArtifactKind, ArtifactRecord, CacheStatus, Digest, JobResult, Record};
+use slipway_engine::records::{
+    ArtifactKind, ArtifactRecord, CacheStatus, Digest, JobResult, Record,
+};
 use slipway_reports::{Outcome, ResultElements, TestCase};
 use slipway_store::sql::*;
 
@@ -48,7 +50,12 @@ pub async fn fixture(url: String, keep: Box<dyn Send + Sync>) -> Fixture {
         .await
         .unwrap_or_else(|e| panic!("connect {url}: {e}"))
         .with_clock(Arc::new(move || read.load(Ordering::SeqCst)));
-    Fixture { store, url, clock, keep }
+    Fixture {
+        store,
+        url,
+        clock,
+        keep,
+    }
 }
 
 #[macro_export]
@@ -128,16 +135,28 @@ fn labels(list: &[&str]) -> Vec<String> {
 }
 
 async fn project_and_run(store: &SqlStore, name: &str) -> (Project, Run) {
-    let project = store.create_project(new_project(name)).await.expect("project");
-    let run = store.create_run(new_run(project.id, "main", "aaa")).await.expect("run");
+    let project = store
+        .create_project(new_project(name))
+        .await
+        .expect("project");
+    let run = store
+        .create_run(new_run(project.id, "main", "aaa"))
+        .await
+        .expect("run");
     (project, run)
 }
 
 /// Runs raw SQL (test-only tampering), on either backend.
 async fn raw(store: &SqlStore, sql: &'static str) -> Result<u64, sqlx::Error> {
     match store.database() {
-        Database::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()),
-        Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()),
+        Database::Sqlite(pool) => sqlx::query(sql)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+        Database::Postgres(pool) => sqlx::query(sql)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
     }
 }
 
@@ -145,8 +164,14 @@ async fn raw(store: &SqlStore, sql: &'static str) -> Result<u64, sqlx::Error> {
 /// column, via a backend-neutral query of the named columns.
 async fn raw_bytes(store: &SqlStore, sql: &'static str) -> Vec<Vec<u8>> {
     match store.database() {
-        Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.expect("raw bytes"),
-        Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.expect("raw bytes"),
+        Database::Sqlite(pool) => sqlx::query_scalar(sql)
+            .fetch_all(pool)
+            .await
+            .expect("raw bytes"),
+        Database::Postgres(pool) => sqlx::query_scalar(sql)
+            .fetch_all(pool)
+            .await
+            .expect("raw bytes"),
     }
 }
 
@@ -174,12 +199,21 @@ fn case(name: &str, outcome: Outcome) -> TestCase {
 }
 
 fn test_id(name: &str) -> TestId {
-    TestId { suite: "suite".into(), classname: "pkg.Class".into(), name: name.into() }
+    TestId {
+        suite: "suite".into(),
+        classname: "pkg.Class".into(),
+        name: name.into(),
+    }
 }
 
 pub async fn connect_twice_applies_migrations_once(f: &Fixture) {
-    f.store.create_project(new_project("kept")).await.expect("create");
-    let again = SqlStore::connect(&f.url, test_key()).await.expect("second connect");
+    f.store
+        .create_project(new_project("kept"))
+        .await
+        .expect("create");
+    let again = SqlStore::connect(&f.url, test_key())
+        .await
+        .expect("second connect");
     let project = again.project_by_name("kept").await.expect("still there");
     assert_eq!(project.name, "kept");
     again.close().await;
@@ -187,56 +221,126 @@ pub async fn connect_twice_applies_migrations_once(f: &Fixture) {
 
 pub async fn projects_round_trip(f: &Fixture) {
     let s = &f.store;
-    let web = s.create_project(new_project("web")).await.expect("create web");
-    let api = s.create_project(new_project("api")).await.expect("create api");
+    let web = s
+        .create_project(new_project("web"))
+        .await
+        .expect("create web");
+    let api = s
+        .create_project(new_project("api"))
+        .await
+        .expect("create api");
     assert_eq!(web.settings, json!({"poll_seconds": 60}));
     assert!(!web.has_webhook_secret);
     assert_eq!(s.project(web.id).await.expect("by id"), web);
     assert_eq!(s.project_by_name("web").await.expect("by name"), web);
-    let names: Vec<_> = s.list_projects().await.expect("list").into_iter().map(|p| p.name).collect();
+    let names: Vec<_> = s
+        .list_projects()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     assert_eq!(names, ["api", "web"]);
 
     let duplicate = s.create_project(new_project("web")).await.unwrap_err();
-    assert!(matches!(duplicate, SqlError::AlreadyExists { .. }), "{duplicate}");
+    assert!(
+        matches!(duplicate, SqlError::AlreadyExists { .. }),
+        "{duplicate}"
+    );
     assert!(duplicate.to_string().contains("`web`"), "{duplicate}");
 
     let updated = s
-        .update_project(api.id, ProjectUpdate { settings: Some(json!({"retention_days": 7})), ..Default::default() })
+        .update_project(
+            api.id,
+            ProjectUpdate {
+                settings: Some(json!({"retention_days": 7})),
+                ..Default::default()
+            },
+        )
         .await
         .expect("update");
     assert_eq!(updated.settings, json!({"retention_days": 7}));
     assert_eq!(updated.default_branch, "main");
     let moved = s
-        .update_project(api.id, ProjectUpdate { default_branch: Some("trunk".into()), ..Default::default() })
+        .update_project(
+            api.id,
+            ProjectUpdate {
+                default_branch: Some("trunk".into()),
+                ..Default::default()
+            },
+        )
         .await
         .expect("update branch");
     assert_eq!(moved.settings, json!({"retention_days": 7}));
     assert_eq!(moved.default_branch, "trunk");
 
     let not_object = s
-        .update_project(api.id, ProjectUpdate { settings: Some(json!([1, 2])), ..Default::default() })
+        .update_project(
+            api.id,
+            ProjectUpdate {
+                settings: Some(json!([1, 2])),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
-    assert!(matches!(not_object, SqlError::Invalid { .. }), "{not_object}");
-    assert!(matches!(s.project(9999).await.unwrap_err(), SqlError::NotFound { .. }));
-    assert!(matches!(s.project_by_name("nope").await.unwrap_err(), SqlError::NotFound { .. }));
+    assert!(
+        matches!(not_object, SqlError::Invalid { .. }),
+        "{not_object}"
+    );
     assert!(matches!(
-        s.update_project(9999, ProjectUpdate::default()).await.unwrap_err(),
+        s.project(9999).await.unwrap_err(),
+        SqlError::NotFound { .. }
+    ));
+    assert!(matches!(
+        s.project_by_name("nope").await.unwrap_err(),
+        SqlError::NotFound { .. }
+    ));
+    assert!(matches!(
+        s.update_project(9999, ProjectUpdate::default())
+            .await
+            .unwrap_err(),
         SqlError::NotFound { .. }
     ));
 }
 
 pub async fn project_names_are_validated(f: &Fixture) {
     let long = "x".repeat(101);
-    for bad in ["", ".hidden", "-flag", "a b", "../etc", "it's", "'; DROP TABLE runs; --", "naïve", "a\0b", &long] {
+    for bad in [
+        "",
+        ".hidden",
+        "-flag",
+        "a b",
+        "../etc",
+        "it's",
+        "'; DROP TABLE runs; --",
+        "naïve",
+        "a\0b",
+        &long,
+    ] {
         let err = f.store.create_project(new_project(bad)).await.unwrap_err();
-        assert!(matches!(err, SqlError::Invalid { what: "project name", .. }), "{bad:?}: {err}");
+        assert!(
+            matches!(
+                err,
+                SqlError::Invalid {
+                    what: "project name",
+                    ..
+                }
+            ),
+            "{bad:?}: {err}"
+        );
         let lookup = f.store.project_by_name(bad).await.unwrap_err();
-        assert!(matches!(lookup, SqlError::Invalid { .. }), "{bad:?}: {lookup}");
+        assert!(
+            matches!(lookup, SqlError::Invalid { .. }),
+            "{bad:?}: {lookup}"
+        );
     }
     assert!(f.store.list_projects().await.expect("list").is_empty());
     for good in ["a", "web-app", "Web_App.2", &"y".repeat(100)] {
-        f.store.create_project(new_project(good)).await.unwrap_or_else(|e| panic!("{good}: {e}"));
+        f.store
+            .create_project(new_project(good))
+            .await
+            .unwrap_or_else(|e| panic!("{good}: {e}"));
     }
 }
 
@@ -247,18 +351,41 @@ pub async fn webhook_secret_is_encrypted(f: &Fixture) {
     new.webhook_secret = Some(SecretValue::new(secret));
     let project = s.create_project(new).await.expect("create");
     assert!(project.has_webhook_secret);
-    let read = s.webhook_secret(project.id).await.expect("read").expect("some");
+    let read = s
+        .webhook_secret(project.id)
+        .await
+        .expect("read")
+        .expect("some");
     assert_eq!(read.expose(), secret.as_bytes());
     assert!(!format!("{read:?}").contains("whsec"));
-    for stored in raw_bytes(s, "SELECT webhook_ciphertext FROM projects WHERE webhook_ciphertext IS NOT NULL").await {
+    for stored in raw_bytes(
+        s,
+        "SELECT webhook_ciphertext FROM projects WHERE webhook_ciphertext IS NOT NULL",
+    )
+    .await
+    {
         assert!(!contains(&stored, secret.as_bytes()));
     }
-    s.set_webhook_secret(project.id, Some(&SecretValue::new("second"))).await.expect("replace");
-    assert_eq!(s.webhook_secret(project.id).await.expect("read").expect("some").expose(), b"second");
-    s.set_webhook_secret(project.id, None).await.expect("remove");
+    s.set_webhook_secret(project.id, Some(&SecretValue::new("second")))
+        .await
+        .expect("replace");
+    assert_eq!(
+        s.webhook_secret(project.id)
+            .await
+            .expect("read")
+            .expect("some")
+            .expose(),
+        b"second"
+    );
+    s.set_webhook_secret(project.id, None)
+        .await
+        .expect("remove");
     assert!(s.webhook_secret(project.id).await.expect("read").is_none());
     assert!(!s.project(project.id).await.expect("get").has_webhook_secret);
-    assert!(matches!(s.webhook_secret(777).await.unwrap_err(), SqlError::NotFound { .. }));
+    assert!(matches!(
+        s.webhook_secret(777).await.unwrap_err(),
+        SqlError::NotFound { .. }
+    ));
 }
 
 pub async fn run_numbers_are_dense_under_concurrency(f: &Fixture) {
@@ -271,7 +398,10 @@ pub async fn run_numbers_are_dense_under_concurrency(f: &Fixture) {
         tasks.push(tokio::spawn(async move {
             let mut numbers = Vec::new();
             for _ in 0..10 {
-                let run = store.create_run(new_run(project, "main", "abc")).await.expect("create run");
+                let run = store
+                    .create_run(new_run(project, "main", "abc"))
+                    .await
+                    .expect("create run");
                 numbers.push((project, run.number));
             }
             numbers
@@ -287,8 +417,21 @@ pub async fn run_numbers_are_dense_under_concurrency(f: &Fixture) {
         numbers.sort_unstable();
         assert_eq!(numbers, (1..=40).collect::<Vec<_>>());
     }
-    let missing = f.store.create_run(new_run(424242, "main", "x")).await.unwrap_err();
-    assert!(matches!(missing, SqlError::NotFound { what: "project", .. }), "{missing}");
+    let missing = f
+        .store
+        .create_run(new_run(424242, "main", "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            missing,
+            SqlError::NotFound {
+                what: "project",
+                ..
+            }
+        ),
+        "{missing}"
+    );
 }
 
 pub async fn runs_status_and_listing(f: &Fixture) {
@@ -297,50 +440,109 @@ pub async fn runs_status_and_listing(f: &Fixture) {
     let mut ids = Vec::new();
     for i in 0..6 {
         let branch = if i % 2 == 0 { "main" } else { "feature/x" };
-        let run = s.create_run(new_run(project.id, branch, &format!("sha{i}"))).await.expect("run");
+        let run = s
+            .create_run(new_run(project.id, branch, &format!("sha{i}")))
+            .await
+            .expect("run");
         assert_eq!(run.status, RunStatus::Queued);
         assert_eq!(run.number, i + 1);
         ids.push(run.id);
     }
     f.clock.store(2_000_000, Ordering::SeqCst);
-    let running = s.set_run_status(ids[0], RunStatus::Running, None).await.expect("running");
+    let running = s
+        .set_run_status(ids[0], RunStatus::Running, None)
+        .await
+        .expect("running");
     assert_eq!(running.started_ms, Some(2_000_000));
     assert_eq!(running.finished_ms, None);
     f.clock.store(3_000_000, Ordering::SeqCst);
     let failed = s
-        .set_run_status(ids[0], RunStatus::Failed, Some("commit abc has no slipway.yml"))
+        .set_run_status(
+            ids[0],
+            RunStatus::Failed,
+            Some("commit abc has no slipway.yml"),
+        )
         .await
         .expect("failed");
     assert_eq!(failed.started_ms, Some(2_000_000));
     assert_eq!(failed.finished_ms, Some(3_000_000));
-    assert_eq!(failed.reason.as_deref(), Some("commit abc has no slipway.yml"));
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some("commit abc has no slipway.yml")
+    );
     assert_eq!(s.run(ids[0]).await.expect("get"), failed);
-    assert_eq!(s.run_by_number(project.id, 1).await.expect("by number"), failed);
-    assert!(matches!(s.run_by_number(project.id, 99).await.unwrap_err(), SqlError::NotFound { .. }));
+    assert_eq!(
+        s.run_by_number(project.id, 1).await.expect("by number"),
+        failed
+    );
     assert!(matches!(
-        s.set_run_status(9999, RunStatus::Running, None).await.unwrap_err(),
+        s.run_by_number(project.id, 99).await.unwrap_err(),
+        SqlError::NotFound { .. }
+    ));
+    assert!(matches!(
+        s.set_run_status(9999, RunStatus::Running, None)
+            .await
+            .unwrap_err(),
         SqlError::NotFound { .. }
     ));
 
     let numbers = |runs: Vec<Run>| runs.into_iter().map(|r| r.number).collect::<Vec<_>>();
-    let all = s.list_runs(project.id, &RunFilter::default()).await.expect("all");
+    let all = s
+        .list_runs(project.id, &RunFilter::default())
+        .await
+        .expect("all");
     assert_eq!(numbers(all), [6, 5, 4, 3, 2, 1]);
-    let failed_only = RunFilter { status: Some(RunStatus::Failed), ..Default::default() };
-    assert_eq!(numbers(s.list_runs(project.id, &failed_only).await.expect("failed")), [1]);
-    let feature = RunFilter { branch: Some("feature/x".into()), ..Default::default() };
-    assert_eq!(numbers(s.list_runs(project.id, &feature).await.expect("branch")), [6, 4, 2]);
-    let page1 = RunFilter { limit: 4, ..Default::default() };
-    assert_eq!(numbers(s.list_runs(project.id, &page1).await.expect("page 1")), [6, 5, 4, 3]);
-    let page2 = RunFilter { limit: 4, before_number: Some(3), ..Default::default() };
-    assert_eq!(numbers(s.list_runs(project.id, &page2).await.expect("page 2")), [2, 1]);
-    let queued_main = RunFilter { status: Some(RunStatus::Queued), branch: Some("main".into()), ..Default::default() };
-    assert_eq!(numbers(s.list_runs(project.id, &queued_main).await.expect("both")), [5, 3]);
+    let failed_only = RunFilter {
+        status: Some(RunStatus::Failed),
+        ..Default::default()
+    };
+    assert_eq!(
+        numbers(s.list_runs(project.id, &failed_only).await.expect("failed")),
+        [1]
+    );
+    let feature = RunFilter {
+        branch: Some("feature/x".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        numbers(s.list_runs(project.id, &feature).await.expect("branch")),
+        [6, 4, 2]
+    );
+    let page1 = RunFilter {
+        limit: 4,
+        ..Default::default()
+    };
+    assert_eq!(
+        numbers(s.list_runs(project.id, &page1).await.expect("page 1")),
+        [6, 5, 4, 3]
+    );
+    let page2 = RunFilter {
+        limit: 4,
+        before_number: Some(3),
+        ..Default::default()
+    };
+    assert_eq!(
+        numbers(s.list_runs(project.id, &page2).await.expect("page 2")),
+        [2, 1]
+    );
+    let queued_main = RunFilter {
+        status: Some(RunStatus::Queued),
+        branch: Some("main".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        numbers(s.list_runs(project.id, &queued_main).await.expect("both")),
+        [5, 3]
+    );
 }
 
 pub async fn jobs_and_steps(f: &Fixture) {
     let s = &f.store;
     let (_, run) = project_and_run(s, "jobs").await;
-    let job = s.upsert_job(queued_job(run.id, "build", &["linux"])).await.expect("insert");
+    let job = s
+        .upsert_job(queued_job(run.id, "build", &["linux"]))
+        .await
+        .expect("insert");
     assert_eq!(job.status, JobStatus::Queued);
     assert_eq!(job.labels, ["linux"]);
     assert_eq!(job.attempt, 1);
@@ -361,8 +563,16 @@ pub async fn jobs_and_steps(f: &Fixture) {
     assert_eq!(done.started_ms, Some(1_500_000));
     assert_eq!(done.finished_ms, Some(1_600_000));
     assert_eq!(s.job(job.id).await.expect("get"), done);
-    s.upsert_job(queued_job(run.id, "test (linux, 1)", &[])).await.expect("second");
-    let keys: Vec<_> = s.list_jobs(run.id).await.expect("list").into_iter().map(|j| j.key).collect();
+    s.upsert_job(queued_job(run.id, "test (linux, 1)", &[]))
+        .await
+        .expect("second");
+    let keys: Vec<_> = s
+        .list_jobs(run.id)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|j| j.key)
+        .collect();
     assert_eq!(keys, ["build", "test (linux, 1)"]);
     assert!(matches!(
         s.upsert_job(queued_job(9999, "x", &[])).await.unwrap_err(),
@@ -379,7 +589,13 @@ pub async fn jobs_and_steps(f: &Fixture) {
         };
         s.upsert_step(step).await.expect("step running");
     }
-    let finished = StepUpsert { job_id: job.id, index: 1, name: "cargo build".into(), status: JobStatus::Failed, exit_code: Some(101) };
+    let finished = StepUpsert {
+        job_id: job.id,
+        index: 1,
+        name: "cargo build".into(),
+        status: JobStatus::Failed,
+        exit_code: Some(101),
+    };
     let step = s.upsert_step(finished).await.expect("step failed");
     assert_eq!(step.exit_code, Some(101));
     assert_eq!(step.started_ms, Some(1_600_000));
@@ -387,33 +603,82 @@ pub async fn jobs_and_steps(f: &Fixture) {
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[0].name, "checkout");
     assert_eq!(steps[1], step);
-    let orphan = StepUpsert { job_id: 9999, index: 0, name: "x".into(), status: JobStatus::Queued, exit_code: None };
-    assert!(matches!(s.upsert_step(orphan).await.unwrap_err(), SqlError::NotFound { what: "job", .. }));
+    let orphan = StepUpsert {
+        job_id: 9999,
+        index: 0,
+        name: "x".into(),
+        status: JobStatus::Queued,
+        exit_code: None,
+    };
+    assert!(matches!(
+        s.upsert_step(orphan).await.unwrap_err(),
+        SqlError::NotFound { what: "job", .. }
+    ));
 }
 
 pub async fn claims_oldest_matching_job(f: &Fixture) {
     let s = &f.store;
     let (_, run) = project_and_run(s, "claims").await;
-    let docker = s.upsert_job(queued_job(run.id, "image", &["linux", "docker"])).await.expect("docker");
+    let docker = s
+        .upsert_job(queued_job(run.id, "image", &["linux", "docker"]))
+        .await
+        .expect("docker");
     f.clock.fetch_add(10, Ordering::SeqCst);
-    let first = s.upsert_job(queued_job(run.id, "first", &["linux"])).await.expect("first");
+    let first = s
+        .upsert_job(queued_job(run.id, "first", &["linux"]))
+        .await
+        .expect("first");
     f.clock.fetch_add(10, Ordering::SeqCst);
-    let second = s.upsert_job(queued_job(run.id, "second", &[])).await.expect("second");
+    let second = s
+        .upsert_job(queued_job(run.id, "second", &[]))
+        .await
+        .expect("second");
 
     let linux = labels(&["linux"]);
-    let claimed = s.claim_job("a1", &linux, 30_000).await.expect("claim").expect("a job");
+    let claimed = s
+        .claim_job("a1", &linux, 30_000)
+        .await
+        .expect("claim")
+        .expect("a job");
     assert_eq!(claimed.id, first.id, "oldest job the agent can run");
     assert_eq!(claimed.status, JobStatus::Running);
     assert_eq!(claimed.agent.as_deref(), Some("a1"));
-    assert_eq!(claimed.lease_expires_ms, Some(f.clock.load(Ordering::SeqCst) + 30_000));
-    let claimed = s.claim_job("a1", &linux, 30_000).await.expect("claim").expect("a job");
+    assert_eq!(
+        claimed.lease_expires_ms,
+        Some(f.clock.load(Ordering::SeqCst) + 30_000)
+    );
+    let claimed = s
+        .claim_job("a1", &linux, 30_000)
+        .await
+        .expect("claim")
+        .expect("a job");
     assert_eq!(claimed.id, second.id, "a job without labels runs anywhere");
-    assert!(s.claim_job("a1", &linux, 30_000).await.expect("claim").is_none(), "docker job needs docker");
-    assert!(s.claim_job("a0", &[], 30_000).await.expect("claim").is_none());
+    assert!(
+        s.claim_job("a1", &linux, 30_000)
+            .await
+            .expect("claim")
+            .is_none(),
+        "docker job needs docker"
+    );
+    assert!(
+        s.claim_job("a0", &[], 30_000)
+            .await
+            .expect("claim")
+            .is_none()
+    );
     let both = labels(&["docker", "linux", "gpu"]);
-    let claimed = s.claim_job("a2", &both, 30_000).await.expect("claim").expect("docker job");
+    let claimed = s
+        .claim_job("a2", &both, 30_000)
+        .await
+        .expect("claim")
+        .expect("docker job");
     assert_eq!(claimed.id, docker.id);
-    assert!(s.claim_job("a2", &both, 30_000).await.expect("claim").is_none());
+    assert!(
+        s.claim_job("a2", &both, 30_000)
+            .await
+            .expect("claim")
+            .is_none()
+    );
 }
 
 pub async fn concurrent_claims_take_each_job_once(f: &Fixture) {
@@ -421,10 +686,16 @@ pub async fn concurrent_claims_take_each_job_once(f: &Fixture) {
     let (project, _) = project_and_run(s, "many").await;
     let mut expected = BTreeSet::new();
     for r in 0..5 {
-        let run = s.create_run(new_run(project.id, "main", "c")).await.expect("run");
+        let run = s
+            .create_run(new_run(project.id, "main", "c"))
+            .await
+            .expect("run");
         for j in 0..10 {
             let job_labels: &[&str] = if j % 2 == 0 { &["linux"] } else { &[] };
-            let job = s.upsert_job(queued_job(run.id, &format!("job {r}.{j}"), job_labels)).await.expect("job");
+            let job = s
+                .upsert_job(queued_job(run.id, &format!("job {r}.{j}"), job_labels))
+                .await
+                .expect("job");
             expected.insert(job.id);
         }
     }
@@ -435,7 +706,11 @@ pub async fn concurrent_claims_take_each_job_once(f: &Fixture) {
         tasks.push(tokio::spawn(async move {
             let name = format!("agent-{agent}");
             let mut mine = Vec::new();
-            while let Some(job) = store.claim_job(&name, &labels(&["linux"]), 60_000).await.expect("claim") {
+            while let Some(job) = store
+                .claim_job(&name, &labels(&["linux"]), 60_000)
+                .await
+                .expect("claim")
+            {
                 assert_eq!(job.agent.as_deref(), Some(name.as_str()));
                 mine.push(job.id);
             }
@@ -454,9 +729,16 @@ pub async fn concurrent_claims_take_each_job_once(f: &Fixture) {
 pub async fn lease_expiry(f: &Fixture) {
     let s = &f.store;
     let (_, run) = project_and_run(s, "lease").await;
-    let job = s.upsert_job(queued_job(run.id, "long", &[])).await.expect("job");
+    let job = s
+        .upsert_job(queued_job(run.id, "long", &[]))
+        .await
+        .expect("job");
     f.clock.store(10_000_000, Ordering::SeqCst);
-    let claimed = s.claim_job("a1", &[], 1_000).await.expect("claim").expect("job");
+    let claimed = s
+        .claim_job("a1", &[], 1_000)
+        .await
+        .expect("claim")
+        .expect("job");
     assert_eq!(claimed.lease_expires_ms, Some(10_001_000));
     let stolen = s.renew_lease(job.id, "intruder", 1_000).await.unwrap_err();
     assert!(matches!(stolen, SqlError::NotFound { .. }), "{stolen}");
@@ -470,57 +752,116 @@ pub async fn lease_expiry(f: &Fixture) {
     let expired = s.expired_leases(10).await.expect("expired");
     assert_eq!(expired.iter().map(|j| j.id).collect::<Vec<_>>(), [job.id]);
     // The agent comes back just in time: expiring now is a no-op.
-    s.renew_lease(job.id, "a1", 5_000).await.expect("late renew");
-    assert!(s.expire_lease(job.id, true, "agent lost").await.expect("expire").is_none());
+    s.renew_lease(job.id, "a1", 5_000)
+        .await
+        .expect("late renew");
+    assert!(
+        s.expire_lease(job.id, true, "agent lost")
+            .await
+            .expect("expire")
+            .is_none()
+    );
 
     f.clock.store(10_010_000, Ordering::SeqCst);
-    let requeued = s.expire_lease(job.id, true, "agent a1 lost").await.expect("expire").expect("requeued");
+    let requeued = s
+        .expire_lease(job.id, true, "agent a1 lost")
+        .await
+        .expect("expire")
+        .expect("requeued");
     assert_eq!(requeued.status, JobStatus::Queued);
     assert_eq!(requeued.attempt, 2);
     assert_eq!(requeued.agent, None);
     assert_eq!(requeued.reason.as_deref(), Some("agent a1 lost"));
     assert!(s.expired_leases(10).await.expect("expired").is_empty());
 
-    let again = s.claim_job("a2", &[], 1_000).await.expect("claim").expect("again");
+    let again = s
+        .claim_job("a2", &[], 1_000)
+        .await
+        .expect("claim")
+        .expect("again");
     assert_eq!((again.id, again.attempt), (job.id, 2));
     f.clock.store(10_020_000, Ordering::SeqCst);
-    let failed = s.expire_lease(job.id, false, "agent a2 lost; no retries left").await.expect("expire").expect("failed");
+    let failed = s
+        .expire_lease(job.id, false, "agent a2 lost; no retries left")
+        .await
+        .expect("expire")
+        .expect("failed");
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.finished_ms, Some(10_020_000));
-    assert!(s.claim_job("a3", &[], 1_000).await.expect("claim").is_none());
+    assert!(
+        s.claim_job("a3", &[], 1_000)
+            .await
+            .expect("claim")
+            .is_none()
+    );
 }
 
 fn sample_records() -> Vec<Record> {
     vec![
         Record::JobStarted { job: 0, at_ms: 1 },
-        Record::StepStarted { job: 0, step: 0, name: "echo 'hi'; DROP TABLE run_events; --".into(), at_ms: 2 },
-        Record::StepFinished { job: 0, step: 0, exit: StepExit::SpawnFailed("no \0 shell ✗".into()), attempt: 1, at_ms: 3 },
+        Record::StepStarted {
+            job: 0,
+            step: 0,
+            name: "echo 'hi'; DROP TABLE run_events; --".into(),
+            at_ms: 2,
+        },
+        Record::StepFinished {
+            job: 0,
+            step: 0,
+            exit: StepExit::SpawnFailed("no \0 shell ✗".into()),
+            attempt: 1,
+            at_ms: 3,
+        },
         Record::JobFinished {
             job: 0,
             result: JobResult::Failure,
             at_ms: 4,
-            cache: CacheStatus::Miss { key: Digest("ab".repeat(32)), reasons: vec!["file:src/\"main\".rs".into()] },
+            cache: CacheStatus::Miss {
+                key: Digest("ab".repeat(32)),
+                reasons: vec!["file:src/\"main\".rs".into()],
+            },
             outputs: vec![("k".into(), "v'\"".into())],
             error: Some("exit 1".into()),
         },
-        Record::JobSkipped { job: 1, at_ms: 5, reason: "needs failed".into() },
-        Record::RunFinished { result: JobResult::Failure, at_ms: 6 },
+        Record::JobSkipped {
+            job: 1,
+            at_ms: 5,
+            reason: "needs failed".into(),
+        },
+        Record::RunFinished {
+            result: JobResult::Failure,
+            at_ms: 6,
+        },
     ]
 }
 
 pub async fn records_replay_in_order(f: &Fixture) {
     let s = &f.store;
     let (project, run) = project_and_run(s, "records").await;
-    let other = s.create_run(new_run(project.id, "main", "b")).await.expect("other run");
+    let other = s
+        .create_run(new_run(project.id, "main", "b"))
+        .await
+        .expect("other run");
     let records = sample_records();
     for (i, record) in records.iter().enumerate() {
         let seq = s.append_record(run.id, record).await.expect("append");
         assert_eq!(seq, i as i64 + 1);
     }
-    assert_eq!(s.append_record(other.id, &Record::CancelRequested { at_ms: 9 }).await.expect("other"), 1);
+    assert_eq!(
+        s.append_record(other.id, &Record::CancelRequested { at_ms: 9 })
+            .await
+            .expect("other"),
+        1
+    );
     let stored = s.records(run.id, 0).await.expect("read");
-    assert_eq!(stored.iter().map(|r| r.record.clone()).collect::<Vec<_>>(), records);
-    assert_eq!(stored.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        stored.iter().map(|r| r.record.clone()).collect::<Vec<_>>(),
+        records
+    );
+    assert_eq!(
+        stored.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
     let tail = s.records(run.id, 4).await.expect("tail");
     assert_eq!(tail.iter().map(|r| r.seq).collect::<Vec<_>>(), [5, 6]);
     assert!(matches!(
@@ -536,14 +877,23 @@ pub async fn records_replay_in_order(f: &Fixture) {
         let run_id = other.id;
         tasks.push(tokio::spawn(async move {
             for i in 0..25 {
-                store.append_record(run_id, &Record::JobStarted { job: i, at_ms: 0 }).await.expect("append");
+                store
+                    .append_record(run_id, &Record::JobStarted { job: i, at_ms: 0 })
+                    .await
+                    .expect("append");
             }
         }));
     }
     for task in tasks {
         task.await.expect("task");
     }
-    let seqs: Vec<_> = s.records(other.id, 0).await.expect("read").into_iter().map(|r| r.seq).collect();
+    let seqs: Vec<_> = s
+        .records(other.id, 0)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|r| r.seq)
+        .collect();
     assert_eq!(seqs, (1..=101).collect::<Vec<_>>());
 }
 
@@ -560,30 +910,71 @@ fn artifact(name: &str, digest_byte: &str) -> ArtifactRecord {
 pub async fn artifacts_index(f: &Fixture) {
     let s = &f.store;
     let (_, run) = project_and_run(s, "artifacts").await;
-    let job = s.upsert_job(queued_job(run.id, "build", &[])).await.expect("job");
+    let job = s
+        .upsert_job(queued_job(run.id, "build", &[]))
+        .await
+        .expect("job");
     let mut dir = artifact("docs", "b");
     dir.kind = ArtifactKind::Directory;
-    s.add_artifacts(job.id, &[artifact("app", "a"), dir.clone()]).await.expect("add");
-    assert_eq!(s.artifacts(job.id).await.expect("list"), [artifact("app", "a"), dir.clone()]);
-    s.add_artifacts(job.id, &[artifact("app", "c")]).await.expect("replace");
-    assert_eq!(s.artifacts(job.id).await.expect("list"), [artifact("app", "c"), dir]);
+    s.add_artifacts(job.id, &[artifact("app", "a"), dir.clone()])
+        .await
+        .expect("add");
+    assert_eq!(
+        s.artifacts(job.id).await.expect("list"),
+        [artifact("app", "a"), dir.clone()]
+    );
+    s.add_artifacts(job.id, &[artifact("app", "c")])
+        .await
+        .expect("replace");
+    assert_eq!(
+        s.artifacts(job.id).await.expect("list"),
+        [artifact("app", "c"), dir]
+    );
     assert!(matches!(
-        s.add_artifacts(9999, &[artifact("x", "a")]).await.unwrap_err(),
+        s.add_artifacts(9999, &[artifact("x", "a")])
+            .await
+            .unwrap_err(),
         SqlError::NotFound { what: "job", .. }
     ));
 }
 
 pub async fn test_history_and_flakiness(f: &Fixture) {
     let s = &f.store;
-    let project = s.create_project(new_project("tests")).await.expect("project");
+    let project = s
+        .create_project(new_project("tests"))
+        .await
+        .expect("project");
     let mut job_of = Vec::new();
     for sha in ["sha-a", "sha-a", "sha-b"] {
-        let run = s.create_run(new_run(project.id, "main", sha)).await.expect("run");
-        job_of.push(s.upsert_job(queued_job(run.id, "test", &[])).await.expect("job").id);
+        let run = s
+            .create_run(new_run(project.id, "main", sha))
+            .await
+            .expect("run");
+        job_of.push(
+            s.upsert_job(queued_job(run.id, "test", &[]))
+                .await
+                .expect("job")
+                .id,
+        );
     }
-    s.add_test_results(job_of[0], &[case("t1", Outcome::Passed), case("t2", Outcome::Failed)]).await.expect("r1");
-    s.add_test_results(job_of[1], &[case("t1", Outcome::Failed), case("t2", Outcome::Failed)]).await.expect("r2");
-    s.add_test_results(job_of[2], &[case("t1", Outcome::Passed), case("t3", Outcome::Flaky)]).await.expect("r3");
+    s.add_test_results(
+        job_of[0],
+        &[case("t1", Outcome::Passed), case("t2", Outcome::Failed)],
+    )
+    .await
+    .expect("r1");
+    s.add_test_results(
+        job_of[1],
+        &[case("t1", Outcome::Failed), case("t2", Outcome::Failed)],
+    )
+    .await
+    .expect("r2");
+    s.add_test_results(
+        job_of[2],
+        &[case("t1", Outcome::Passed), case("t3", Outcome::Flaky)],
+    )
+    .await
+    .expect("r3");
 
     let stored = s.test_results(job_of[0]).await.expect("job results");
     assert_eq!(stored.len(), 2);
@@ -592,10 +983,26 @@ pub async fn test_history_and_flakiness(f: &Fixture) {
     assert_eq!(stored[1].time_seconds, Some(0.25));
     assert_eq!(stored[1].commit_sha.as_deref(), Some("sha-a"));
 
-    let history = s.test_history(project.id, &test_id("t1"), 10).await.expect("history");
+    let history = s
+        .test_history(project.id, &test_id("t1"), 10)
+        .await
+        .expect("history");
     let outcomes: Vec<_> = history.iter().map(|r| (r.run_number, r.outcome)).collect();
-    assert_eq!(outcomes, [(3, Outcome::Passed), (2, Outcome::Failed), (1, Outcome::Passed)]);
-    assert_eq!(s.test_history(project.id, &test_id("t1"), 2).await.expect("limited").len(), 2);
+    assert_eq!(
+        outcomes,
+        [
+            (3, Outcome::Passed),
+            (2, Outcome::Failed),
+            (1, Outcome::Passed)
+        ]
+    );
+    assert_eq!(
+        s.test_history(project.id, &test_id("t1"), 2)
+            .await
+            .expect("limited")
+            .len(),
+        2
+    );
 
     let flaky = s.flaky_tests(project.id).await.expect("flaky");
     assert_eq!(
@@ -603,14 +1010,22 @@ pub async fn test_history_and_flakiness(f: &Fixture) {
         [
             FlakyTest {
                 test: test_id("t1"),
-                reason: FlakyReason::PassedAndFailedOn { commit_sha: "sha-a".into() },
+                reason: FlakyReason::PassedAndFailedOn {
+                    commit_sha: "sha-a".into()
+                },
                 results: 2
             },
-            FlakyTest { test: test_id("t3"), reason: FlakyReason::MarkedFlaky, results: 1 },
+            FlakyTest {
+                test: test_id("t3"),
+                reason: FlakyReason::MarkedFlaky,
+                results: 1
+            },
         ]
     );
     assert!(matches!(
-        s.add_test_results(9999, &[case("t", Outcome::Passed)]).await.unwrap_err(),
+        s.add_test_results(9999, &[case("t", Outcome::Passed)])
+            .await
+            .unwrap_err(),
         SqlError::NotFound { what: "job", .. }
     ));
 }
@@ -618,9 +1033,15 @@ pub async fn test_history_and_flakiness(f: &Fixture) {
 pub async fn tokens(f: &Fixture) {
     let s = &f.store;
     let alice = s.create_user("alice", false).await.expect("user");
-    assert!(matches!(s.create_user("alice", true).await.unwrap_err(), SqlError::AlreadyExists { .. }));
+    assert!(matches!(
+        s.create_user("alice", true).await.unwrap_err(),
+        SqlError::AlreadyExists { .. }
+    ));
     assert_eq!(s.user_by_name("alice").await.expect("by name"), alice);
-    let (info, clear) = s.create_token(alice.id, "laptop", TokenKind::Personal).await.expect("token");
+    let (info, clear) = s
+        .create_token(alice.id, "laptop", TokenKind::Personal)
+        .await
+        .expect("token");
     assert!(clear.expose().starts_with(TOKEN_PREFIX));
     assert!(clear.expose().len() >= 40);
     assert!(!format!("{clear:?}").contains(clear.expose()));
@@ -634,32 +1055,67 @@ pub async fn tokens(f: &Fixture) {
     assert!(!contains(&hashes[0], &clear.expose().as_bytes()[4..20]));
 
     f.clock.store(5_000_000, Ordering::SeqCst);
-    let found = s.authenticate(&ClearToken::from_client(clear.expose())).await.expect("auth").expect("valid");
+    let found = s
+        .authenticate(&ClearToken::from_client(clear.expose()))
+        .await
+        .expect("auth")
+        .expect("valid");
     assert_eq!(found.id, info.id);
     assert_eq!(found.last_used_ms, Some(5_000_000));
-    for wrong in ["", "slw_", "slw_x' OR '1'='1", &clear.expose()[..clear.expose().len() - 1]] {
-        assert!(s.authenticate(&ClearToken::from_client(wrong)).await.expect("auth").is_none(), "{wrong}");
+    for wrong in [
+        "",
+        "slw_",
+        "slw_x' OR '1'='1",
+        &clear.expose()[..clear.expose().len() - 1],
+    ] {
+        assert!(
+            s.authenticate(&ClearToken::from_client(wrong))
+                .await
+                .expect("auth")
+                .is_none(),
+            "{wrong}"
+        );
     }
-    let (second, _) = s.create_token(alice.id, "ci", TokenKind::Agent).await.expect("second");
+    let (second, _) = s
+        .create_token(alice.id, "ci", TokenKind::Agent)
+        .await
+        .expect("second");
     s.revoke_token(info.id).await.expect("revoke");
-    assert!(s.authenticate(&clear).await.expect("auth").is_none(), "revoked");
+    assert!(
+        s.authenticate(&clear).await.expect("auth").is_none(),
+        "revoked"
+    );
     let listed = s.list_tokens(alice.id).await.expect("list");
     assert_eq!(listed.len(), 2);
     assert!(listed[0].revoked_ms.is_some());
     assert_eq!(listed[1].id, second.id);
     assert_eq!(listed[1].kind, TokenKind::Agent);
-    assert!(matches!(s.revoke_token(9999).await.unwrap_err(), SqlError::NotFound { .. }));
     assert!(matches!(
-        s.create_token(9999, "x", TokenKind::Personal).await.unwrap_err(),
+        s.revoke_token(9999).await.unwrap_err(),
+        SqlError::NotFound { .. }
+    ));
+    assert!(matches!(
+        s.create_token(9999, "x", TokenKind::Personal)
+            .await
+            .unwrap_err(),
         SqlError::NotFound { what: "user", .. }
     ));
-    let names: Vec<_> = s.list_users().await.expect("users").into_iter().map(|u| u.name).collect();
+    let names: Vec<_> = s
+        .list_users()
+        .await
+        .expect("users")
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
     assert_eq!(names, ["alice"]);
 }
 
 pub async fn roles(f: &Fixture) {
     let s = &f.store;
-    let project = s.create_project(new_project("guarded")).await.expect("project");
+    let project = s
+        .create_project(new_project("guarded"))
+        .await
+        .expect("project");
     let other = s.create_project(new_project("other")).await.expect("other");
     let mut tokens = Vec::new();
     for (name, role) in [
@@ -672,10 +1128,18 @@ pub async fn roles(f: &Fixture) {
         let user = s.create_user(name, false).await.expect("user");
         s.set_role(project.id, user.id, role).await.expect("grant");
         assert_eq!(s.role(project.id, user.id).await.expect("role"), role);
-        let (token, _) = s.create_token(user.id, "t", TokenKind::Personal).await.expect("token");
+        let (token, _) = s
+            .create_token(user.id, "t", TokenKind::Personal)
+            .await
+            .expect("token");
         tokens.push(token);
     }
-    let actions = [Action::View, Action::Operate, Action::Configure, Action::Administer];
+    let actions = [
+        Action::View,
+        Action::Operate,
+        Action::Configure,
+        Action::Administer,
+    ];
     // Row: viewer, developer, maintainer, admin, nobody; column: the actions.
     let expected = [
         [true, false, false, false],
@@ -686,25 +1150,67 @@ pub async fn roles(f: &Fixture) {
     ];
     for (token, row) in tokens.iter().zip(expected) {
         for (action, allowed) in actions.iter().zip(row) {
-            assert_eq!(s.authorize(token, project.id, *action).await.expect("authorize"), allowed, "{} {action:?}", token.user_name);
+            assert_eq!(
+                s.authorize(token, project.id, *action)
+                    .await
+                    .expect("authorize"),
+                allowed,
+                "{} {action:?}",
+                token.user_name
+            );
             // Roles are per project.
-            assert!(!s.authorize(token, other.id, *action).await.expect("authorize other"));
+            assert!(
+                !s.authorize(token, other.id, *action)
+                    .await
+                    .expect("authorize other")
+            );
         }
     }
     let root = s.create_user("root", true).await.expect("root");
-    let (root_token, _) = s.create_token(root.id, "t", TokenKind::Personal).await.expect("token");
-    assert!(s.authorize(&root_token, other.id, Action::Administer).await.expect("admin"));
-    let (agent_token, _) = s.create_token(root.id, "agent", TokenKind::Agent).await.expect("agent");
-    assert!(!s.authorize(&agent_token, project.id, Action::View).await.expect("agent"));
+    let (root_token, _) = s
+        .create_token(root.id, "t", TokenKind::Personal)
+        .await
+        .expect("token");
+    assert!(
+        s.authorize(&root_token, other.id, Action::Administer)
+            .await
+            .expect("admin")
+    );
+    let (agent_token, _) = s
+        .create_token(root.id, "agent", TokenKind::Agent)
+        .await
+        .expect("agent");
+    assert!(
+        !s.authorize(&agent_token, project.id, Action::View)
+            .await
+            .expect("agent")
+    );
 
     let developer = &tokens[1];
-    s.set_role(project.id, developer.user_id, Some(Role::Admin)).await.expect("promote");
-    assert!(s.authorize(developer, project.id, Action::Administer).await.expect("promoted"));
-    s.set_role(project.id, developer.user_id, None).await.expect("revoke");
-    assert_eq!(s.role(project.id, developer.user_id).await.expect("role"), None);
-    assert!(!s.authorize(developer, project.id, Action::View).await.expect("revoked"));
+    s.set_role(project.id, developer.user_id, Some(Role::Admin))
+        .await
+        .expect("promote");
+    assert!(
+        s.authorize(developer, project.id, Action::Administer)
+            .await
+            .expect("promoted")
+    );
+    s.set_role(project.id, developer.user_id, None)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        s.role(project.id, developer.user_id).await.expect("role"),
+        None
+    );
+    assert!(
+        !s.authorize(developer, project.id, Action::View)
+            .await
+            .expect("revoked")
+    );
     assert!(matches!(
-        s.set_role(9999, developer.user_id, Some(Role::Viewer)).await.unwrap_err(),
+        s.set_role(9999, developer.user_id, Some(Role::Viewer))
+            .await
+            .unwrap_err(),
         SqlError::NotFound { .. }
     ));
     assert_eq!(Role::parse("maintainer").expect("parse"), Role::Maintainer);
@@ -713,18 +1219,37 @@ pub async fn roles(f: &Fixture) {
 
 pub async fn secrets_round_trip_encrypted(f: &Fixture) {
     let s = &f.store;
-    let project = s.create_project(new_project("vault")).await.expect("project");
+    let project = s
+        .create_project(new_project("vault"))
+        .await
+        .expect("project");
     let value = "p@ss'w\"ord\0with NUL; DROP TABLE secrets; -- 🚢";
-    s.set_secret(project.id, "DB_PASSWORD", &SecretValue::new(value)).await.expect("set");
-    s.set_secret(project.id, "API_TOKEN", &SecretValue::new("tok-123456")).await.expect("set");
-    let read = s.secret(project.id, "DB_PASSWORD").await.expect("get").expect("some");
+    s.set_secret(project.id, "DB_PASSWORD", &SecretValue::new(value))
+        .await
+        .expect("set");
+    s.set_secret(project.id, "API_TOKEN", &SecretValue::new("tok-123456"))
+        .await
+        .expect("set");
+    let read = s
+        .secret(project.id, "DB_PASSWORD")
+        .await
+        .expect("get")
+        .expect("some");
     assert_eq!(read.expose(), value.as_bytes());
     assert!(!format!("{read:?}").contains("p@ss"));
-    assert_eq!(s.secret_names(project.id).await.expect("names"), ["API_TOKEN", "DB_PASSWORD"]);
+    assert_eq!(
+        s.secret_names(project.id).await.expect("names"),
+        ["API_TOKEN", "DB_PASSWORD"]
+    );
     let all = s.secrets(project.id).await.expect("all");
     assert_eq!(all.len(), 2);
     assert_eq!(all[1].1.expose(), value.as_bytes());
-    assert!(s.secret(project.id, "MISSING").await.expect("get").is_none());
+    assert!(
+        s.secret(project.id, "MISSING")
+            .await
+            .expect("get")
+            .is_none()
+    );
 
     for stored in raw_bytes(s, "SELECT ciphertext FROM secrets").await {
         assert!(!contains(&stored, b"p@ss"));
@@ -737,7 +1262,9 @@ pub async fn secrets_round_trip_encrypted(f: &Fixture) {
 
     // Setting the same value again uses a fresh nonce.
     let before = raw_bytes(s, "SELECT ciphertext FROM secrets WHERE name = 'API_TOKEN'").await;
-    s.set_secret(project.id, "API_TOKEN", &SecretValue::new("tok-123456")).await.expect("set again");
+    s.set_secret(project.id, "API_TOKEN", &SecretValue::new("tok-123456"))
+        .await
+        .expect("set again");
     let after = raw_bytes(s, "SELECT ciphertext FROM secrets WHERE name = 'API_TOKEN'").await;
     assert_ne!(before, after);
 
@@ -751,20 +1278,56 @@ pub async fn secrets_round_trip_encrypted(f: &Fixture) {
     assert!(!err.to_string().contains("p@ss"));
 
     // A store with another key cannot read the values.
-    let stranger = SqlStore::connect(&f.url, SecretKey::from_bytes([9u8; 32])).await.expect("connect");
-    assert!(matches!(stranger.secret(project.id, "DB_PASSWORD").await.unwrap_err(), SqlError::Decrypt(_)));
+    let stranger = SqlStore::connect(&f.url, SecretKey::from_bytes([9u8; 32]))
+        .await
+        .expect("connect");
+    assert!(matches!(
+        stranger
+            .secret(project.id, "DB_PASSWORD")
+            .await
+            .unwrap_err(),
+        SqlError::Decrypt(_)
+    ));
     stranger.close().await;
 
-    assert!(s.delete_secret(project.id, "DB_PASSWORD").await.expect("delete"));
-    assert!(!s.delete_secret(project.id, "DB_PASSWORD").await.expect("delete again"));
-    assert_eq!(s.secret_names(project.id).await.expect("names"), ["API_TOKEN"]);
+    assert!(
+        s.delete_secret(project.id, "DB_PASSWORD")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !s.delete_secret(project.id, "DB_PASSWORD")
+            .await
+            .expect("delete again")
+    );
+    assert_eq!(
+        s.secret_names(project.id).await.expect("names"),
+        ["API_TOKEN"]
+    );
     for bad in ["", "1ABC", "A-B", "A B", "X'; --", "É"] {
-        let err = s.set_secret(project.id, bad, &SecretValue::new("v")).await.unwrap_err();
-        assert!(matches!(err, SqlError::Invalid { what: "secret name", .. }), "{bad:?}: {err}");
+        let err = s
+            .set_secret(project.id, bad, &SecretValue::new("v"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SqlError::Invalid {
+                    what: "secret name",
+                    ..
+                }
+            ),
+            "{bad:?}: {err}"
+        );
     }
     assert!(matches!(
-        s.set_secret(9999, "X", &SecretValue::new("v")).await.unwrap_err(),
-        SqlError::NotFound { what: "project", .. }
+        s.set_secret(9999, "X", &SecretValue::new("v"))
+            .await
+            .unwrap_err(),
+        SqlError::NotFound {
+            what: "project",
+            ..
+        }
     ));
 }
 
@@ -788,11 +1351,17 @@ async fn five_audit_entries(s: &SqlStore) {
 async fn disable_audit_triggers(s: &SqlStore) {
     match s.database() {
         Database::Sqlite(_) => {
-            raw(s, "DROP TRIGGER audit_log_no_update").await.expect("drop");
-            raw(s, "DROP TRIGGER audit_log_no_delete").await.expect("drop");
+            raw(s, "DROP TRIGGER audit_log_no_update")
+                .await
+                .expect("drop");
+            raw(s, "DROP TRIGGER audit_log_no_delete")
+                .await
+                .expect("drop");
         }
         Database::Postgres(_) => {
-            raw(s, "ALTER TABLE audit_log DISABLE TRIGGER USER").await.expect("disable");
+            raw(s, "ALTER TABLE audit_log DISABLE TRIGGER USER")
+                .await
+                .expect("disable");
         }
     }
 }
@@ -808,46 +1377,82 @@ pub async fn audit_chain_detects_changes(f: &Fixture) {
     assert_eq!(entries[1].prev_hash, entries[0].hash);
     assert_eq!(s.audit_entries(3, 100).await.expect("tail").len(), 2);
 
-    assert!(raw(s, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3").await.is_err(), "append-only");
-    assert!(raw(s, "DELETE FROM audit_log WHERE seq = 3").await.is_err(), "append-only");
+    assert!(
+        raw(s, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
+            .await
+            .is_err(),
+        "append-only"
+    );
+    assert!(
+        raw(s, "DELETE FROM audit_log WHERE seq = 3").await.is_err(),
+        "append-only"
+    );
     disable_audit_triggers(s).await;
-    assert_eq!(raw(s, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3").await.expect("tamper"), 1);
+    assert_eq!(
+        raw(s, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
+            .await
+            .expect("tamper"),
+        1
+    );
     match s.verify_audit_chain().await {
         Err(SqlError::AuditTampered { seq: 3, .. }) => {}
         other => panic!("expected tampering at 3, got {other:?}"),
     }
     // Recomputing the row's own hash does not help: the next entry's link breaks.
-    raw(s, "UPDATE audit_log SET actor = 'alice' WHERE seq = 3").await.expect("restore");
+    raw(s, "UPDATE audit_log SET actor = 'alice' WHERE seq = 3")
+        .await
+        .expect("restore");
     assert_eq!(s.verify_audit_chain().await.expect("restored"), 5);
-    raw(s, "UPDATE audit_log SET hash = prev_hash WHERE seq = 4").await.expect("tamper hash");
-    assert!(matches!(s.verify_audit_chain().await, Err(SqlError::AuditTampered { seq: 4, .. })));
+    raw(s, "UPDATE audit_log SET hash = prev_hash WHERE seq = 4")
+        .await
+        .expect("tamper hash");
+    assert!(matches!(
+        s.verify_audit_chain().await,
+        Err(SqlError::AuditTampered { seq: 4, .. })
+    ));
 }
 
 pub async fn audit_chain_detects_deleted_rows(f: &Fixture) {
     let s = &f.store;
     five_audit_entries(s).await;
     disable_audit_triggers(s).await;
-    raw(s, "DELETE FROM audit_log WHERE seq = 5").await.expect("delete last");
+    raw(s, "DELETE FROM audit_log WHERE seq = 5")
+        .await
+        .expect("delete last");
     let err = s.verify_audit_chain().await.unwrap_err();
     assert!(matches!(err, SqlError::AuditTampered { .. }), "{err}");
-    raw(s, "DELETE FROM audit_log WHERE seq = 2").await.expect("delete middle");
-    assert!(matches!(s.verify_audit_chain().await, Err(SqlError::AuditTampered { seq: 2, .. })));
+    raw(s, "DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .expect("delete middle");
+    assert!(matches!(
+        s.verify_audit_chain().await,
+        Err(SqlError::AuditTampered { seq: 2, .. })
+    ));
 }
 
 pub async fn hostile_strings_round_trip(f: &Fixture) {
     let s = &f.store;
-    let project = s.create_project(new_project("hostile")).await.expect("project");
+    let project = s
+        .create_project(new_project("hostile"))
+        .await
+        .expect("project");
     let settings = json!({"values": HOSTILE, "nul": "a\0b"});
     let updated = s
-        .update_project(project.id, ProjectUpdate {
-            repo_url: Some(HOSTILE[2].into()),
-            default_branch: Some(HOSTILE[4].into()),
-            settings: Some(settings.clone()),
-        })
+        .update_project(
+            project.id,
+            ProjectUpdate {
+                repo_url: Some(HOSTILE[2].into()),
+                default_branch: Some(HOSTILE[4].into()),
+                settings: Some(settings.clone()),
+            },
+        )
         .await
         .expect("update");
     assert_eq!(updated.repo_url, HOSTILE[2]);
-    assert_eq!(updated.settings, settings, "NUL inside JSON is stored escaped");
+    assert_eq!(
+        updated.settings, settings,
+        "NUL inside JSON is stored escaped"
+    );
     for text in HOSTILE {
         let mut new = new_run(project.id, text, text);
         new.tag = Some(text.to_string());
@@ -857,43 +1462,90 @@ pub async fn hostile_strings_round_trip(f: &Fixture) {
         assert_eq!(back.branch.as_deref(), Some(*text));
         assert_eq!(back.commit_sha.as_deref(), Some(*text));
         assert_eq!(back.inputs, json!({ *text: text }));
-        let filter = RunFilter { branch: Some(text.to_string()), ..Default::default() };
-        assert_eq!(s.list_runs(project.id, &filter).await.expect("filter").len(), 1, "{text:?}");
-        let set = s.set_run_status(run.id, RunStatus::Failed, Some(text)).await.expect("status");
+        let filter = RunFilter {
+            branch: Some(text.to_string()),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.list_runs(project.id, &filter)
+                .await
+                .expect("filter")
+                .len(),
+            1,
+            "{text:?}"
+        );
+        let set = s
+            .set_run_status(run.id, RunStatus::Failed, Some(text))
+            .await
+            .expect("status");
         assert_eq!(set.reason.as_deref(), Some(*text));
-        let job = s.upsert_job(queued_job(run.id, text, &[text])).await.expect("job");
+        let job = s
+            .upsert_job(queued_job(run.id, text, &[text]))
+            .await
+            .expect("job");
         assert_eq!(job.key, *text);
         assert_eq!(job.labels, [*text]);
-        let claimed = s.claim_job(text, &labels(&[text]), 1000).await.expect("claim").expect("claimed");
+        let claimed = s
+            .claim_job(text, &labels(&[text]), 1000)
+            .await
+            .expect("claim")
+            .expect("claimed");
         assert_eq!(claimed.agent.as_deref(), Some(*text));
-        let step = StepUpsert { job_id: job.id, index: 0, name: text.to_string(), status: JobStatus::Running, exit_code: None };
+        let step = StepUpsert {
+            job_id: job.id,
+            index: 0,
+            name: text.to_string(),
+            status: JobStatus::Running,
+            exit_code: None,
+        };
         assert_eq!(s.upsert_step(step).await.expect("step").name, *text);
         let mut art = artifact(text, "d");
         art.path = text.to_string();
-        s.add_artifacts(job.id, &[art.clone()]).await.expect("artifact");
+        s.add_artifacts(job.id, &[art.clone()])
+            .await
+            .expect("artifact");
         assert_eq!(s.artifacts(job.id).await.expect("artifacts"), [art]);
         let mut tc = case(text, Outcome::Failed);
         tc.suite = text.to_string();
         tc.message = Some(text.to_string());
         s.add_test_results(job.id, &[tc]).await.expect("test");
-        let id = TestId { suite: text.to_string(), classname: "pkg.Class".into(), name: text.to_string() };
+        let id = TestId {
+            suite: text.to_string(),
+            classname: "pkg.Class".into(),
+            name: text.to_string(),
+        };
         let history = s.test_history(project.id, &id, 5).await.expect("history");
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].message.as_deref(), Some(*text));
         let token_name = format!("token {text}");
-        let user = s.create_user(&format!("u{}", run.number), false).await.expect("user");
-        let (token, _) = s.create_token(user.id, &token_name, TokenKind::Personal).await.expect("token");
+        let user = s
+            .create_user(&format!("u{}", run.number), false)
+            .await
+            .expect("user");
+        let (token, _) = s
+            .create_token(user.id, &token_name, TokenKind::Personal)
+            .await
+            .expect("token");
         assert_eq!(token.name, token_name);
     }
     // Nothing was dropped.
-    assert_eq!(s.list_runs(project.id, &RunFilter::default()).await.expect("runs").len(), HOSTILE.len());
+    assert_eq!(
+        s.list_runs(project.id, &RunFilter::default())
+            .await
+            .expect("runs")
+            .len(),
+        HOSTILE.len()
+    );
     assert_eq!(s.list_projects().await.expect("projects").len(), 1);
 }
 
 pub async fn nothing_stored_half_way(f: &Fixture) {
     let s = &f.store;
     let (project, run) = project_and_run(s, "atomic").await;
-    let job = s.upsert_job(queued_job(run.id, "build", &[])).await.expect("job");
+    let job = s
+        .upsert_job(queued_job(run.id, "build", &[]))
+        .await
+        .expect("job");
 
     // NUL cannot be stored portably in text: refused with a clear error, and
     // the run number is not used up.
@@ -906,22 +1558,47 @@ pub async fn nothing_stored_half_way(f: &Fixture) {
     // One bad artifact in a batch: none stored.
     let mut broken = artifact("bad", "e");
     broken.digest = Digest("not hex".into());
-    let err = s.add_artifacts(job.id, &[artifact("good", "a"), broken]).await.unwrap_err();
-    assert!(matches!(err, SqlError::Invalid { what: "artifact digest", .. }), "{err}");
+    let err = s
+        .add_artifacts(job.id, &[artifact("good", "a"), broken])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SqlError::Invalid {
+                what: "artifact digest",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(s.artifacts(job.id).await.expect("artifacts").is_empty());
 
     // One bad test case: none stored.
     let mut nul = case("b", Outcome::Passed);
     nul.name = "b\0".into();
-    assert!(s.add_test_results(job.id, &[case("a", Outcome::Passed), nul]).await.is_err());
+    assert!(
+        s.add_test_results(job.id, &[case("a", Outcome::Passed), nul])
+            .await
+            .is_err()
+    );
     assert!(s.test_results(job.id).await.expect("results").is_empty());
 
     // A database-level failure inside a batch rolls back the earlier rows:
     // a size too large for BIGINT is refused before; a duplicate name in one
     // batch replaces, so force a failure with a job deleted underneath.
-    let doomed = s.upsert_job(queued_job(run.id, "doomed", &[])).await.expect("job");
-    raw(s, "DELETE FROM jobs WHERE job_key = 'doomed'").await.expect("delete");
-    assert!(s.add_artifacts(doomed.id, &[artifact("x", "a"), artifact("y", "b")]).await.is_err());
+    let doomed = s
+        .upsert_job(queued_job(run.id, "doomed", &[]))
+        .await
+        .expect("job");
+    raw(s, "DELETE FROM jobs WHERE job_key = 'doomed'")
+        .await
+        .expect("delete");
+    assert!(
+        s.add_artifacts(doomed.id, &[artifact("x", "a"), artifact("y", "b")])
+            .await
+            .is_err()
+    );
 
     // Invalid labels and agent names are refused before any write.
     assert!(s.claim_job("", &[], 10).await.is_err());
