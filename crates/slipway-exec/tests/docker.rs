@@ -154,8 +154,8 @@ async fn a_service_that_never_gets_healthy_fails_the_job_and_is_removed() {
             command: Some(vec!["sleep".to_owned(), "300".to_owned()]),
             health: Some(HealthCheck {
                 cmd: "exit 7".to_owned(),
-                interval: Duration::from_millis(100),
-                timeout: Duration::from_millis(600),
+                interval: Duration::from_millis(200),
+                timeout: Duration::from_secs(3),
             }),
         });
     }
@@ -415,4 +415,32 @@ async fn any_executor_runs_local_and_docker_jobs() {
     docker_ws.release().await;
     local.release().await;
     assert_eq!(containers_of(&run_id), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_script_too_long_for_the_command_line_runs_from_a_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let executor = executor(dir.path()).await;
+    let run_id = run_name("long");
+    let mut ws = prepare(&executor, &request(&run_id)).await;
+    let mut script = ": padding\n".repeat(15_000);
+    script.push_str("echo \"long script, $#\"\n");
+    assert!(script.len() > 128 * 1024);
+    for shell in [Shell::Bash, Shell::Sh] {
+        let mut step = Step::new(&script);
+        step.shell = shell;
+        let out = run(&mut ws, &step).await;
+        assert_eq!(
+            out.exit,
+            StepExit::Exited(0),
+            "{shell:?}: {:?}",
+            out.sink.lines
+        );
+        assert_eq!(
+            out.sink.of(Stream::Stdout),
+            vec!["long script, 0"],
+            "{shell:?}"
+        );
+    }
+    release_and_check(ws, &run_id).await;
 }

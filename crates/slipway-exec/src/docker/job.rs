@@ -222,6 +222,9 @@ impl JobContext<'_> {
             };
         };
         let give_up = Instant::now() + health.timeout;
+        // The outcome of the last check that finished: a check cut short by the deadline says
+        // less than the one before it.
+        let mut last = "no check finished in time".to_owned();
         loop {
             if let Err(exit) = self.running(id).await? {
                 return Err(ExecError(format!(
@@ -229,12 +232,12 @@ impl JobContext<'_> {
                 )));
             }
             let left = give_up.saturating_duration_since(Instant::now());
-            let last = match tokio::time::timeout(left, self.check(id, health)).await {
+            match tokio::time::timeout(left, self.check(id, health)).await {
                 Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(code)) => format!("the last check exited with {code}"),
-                Ok(Err(e)) => format!("the last check could not run: {e}"),
-                Err(_) => "the last check did not finish in time".to_owned(),
-            };
+                Ok(Ok(code)) => last = format!("the last check exited with {code}"),
+                Ok(Err(e)) => last = format!("the last check could not run: {e}"),
+                Err(_) => {}
+            }
             if Instant::now() + health.interval >= give_up {
                 return Err(ExecError(format!(
                     "service `{name}` did not become healthy within {:?}: {last}",

@@ -24,7 +24,9 @@
 //! process group, which hold the orphans re-parented to the container's init) gets SIGTERM,
 //! the grace period, then SIGKILL. Background processes a step leaves behind after a normal
 //! exit go the same way. A step with an `image:` of its own runs in a container of its own,
-//! stopped with SIGTERM to the container, the grace period, SIGKILL, and removed.
+//! stopped with SIGTERM to the container, the grace period, SIGKILL, and removed. A step
+//! whose future is dropped mid-way (an aborted task) is not signalled: its exec lives until
+//! the job's container is removed.
 //!
 //! **Clean-up.** Every object carries the labels `slipway.managed=true`, `slipway.run`,
 //! `slipway.job` and `slipway.owner=<pid>:<start time>`. `release` removes the containers
