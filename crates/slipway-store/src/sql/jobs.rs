@@ -160,7 +160,7 @@ const CLAIM_SQLITE: &str = concat!(
 const CLAIM_POSTGRES: &str = concat!(
     "UPDATE jobs SET status = 'running', agent = $1, lease_expires_ms = $2, \
      started_ms = COALESCE(started_ms, $3), finished_ms = NULL \
-     WHERE id = (SELECT j.id FROM jobs j WHERE j.status = 'queued' \
+     WHERE status = 'queued' AND id = (SELECT j.id FROM jobs j WHERE j.status = 'queued' \
      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(j.labels::jsonb) AS need(label) \
      WHERE need.label NOT IN (SELECT jsonb_array_elements_text($4::jsonb))) \
      ORDER BY j.queued_ms, j.id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
