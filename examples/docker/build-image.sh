@@ -13,6 +13,11 @@ if [ -z "$busybox" ] || ! "$busybox" --list >/dev/null 2>&1; then
     echo "build-image.sh: busybox is missing: install Debian's busybox-static (scripts/test does)" >&2
     exit 1
 fi
+# An empty image has no C library: only a statically linked busybox runs there.
+if ldd "$busybox" >/dev/null 2>&1; then
+    echo "build-image.sh: $busybox is dynamically linked: install Debian's busybox-static (scripts/test does)" >&2
+    exit 1
+fi
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/root"

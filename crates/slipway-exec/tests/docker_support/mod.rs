@@ -21,12 +21,6 @@ pub use common::{VecSink, live_processes_with};
 /// system (no registry is reachable).
 pub const IMAGE: &str = "slipway-test/busybox:latest";
 
-/// Applets linked in the test image.
-const APPLETS: &[&str] = &[
-    "sh", "ls", "cat", "echo", "sleep", "true", "false", "mkdir", "rm", "cp", "env", "wget", "nc",
-    "httpd", "ps", "kill", "grep", "sed", "printf", "test", "base64", "head", "tail", "wc", "seq",
-];
-
 fn docker_cli(args: &[&str]) -> std::process::Output {
     match Command::new("docker")
         .args(args)
@@ -41,93 +35,20 @@ fn docker_cli(args: &[&str]) -> std::process::Output {
     }
 }
 
-/// Builds [`IMAGE`] from `/usr/bin/busybox` when the Docker host does not have it.
+/// Builds [`IMAGE`] when the Docker host does not have it, with the same script as the
+/// example pipeline (`examples/docker/build-image.sh`): one way to make images here.
 pub fn ensure_test_image() {
-    if docker_cli(&["image", "inspect", IMAGE]).status.success() {
-        return;
-    }
-    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "busybox is missing (needed to build the test image {IMAGE}); run scripts/test, \
-                 which installs busybox-static"
-            )
-        });
-    let bytes = std::fs::read(busybox).expect("read busybox");
-    assert!(
-        !has_interpreter(&bytes),
-        "{} is dynamically linked and cannot run in an empty image; run scripts/test, which \
-         installs busybox-static",
-        busybox.display()
-    );
-    let root = tempfile::tempdir().expect("temp dir");
-    let bin = root.path().join("bin");
-    std::fs::create_dir_all(&bin).expect("mkdir bin");
-    std::fs::create_dir_all(root.path().join("etc")).expect("mkdir etc");
-    std::fs::create_dir_all(root.path().join("tmp")).expect("mkdir tmp");
-    std::fs::write(bin.join("busybox"), &bytes).expect("copy busybox");
-    std::fs::set_permissions(
-        bin.join("busybox"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod busybox");
-    for applet in APPLETS {
-        std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("symlink applet");
-    }
-    std::fs::write(
-        root.path().join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-    )
-    .expect("write passwd");
-    let mut tar = Command::new("tar")
-        .arg("-C")
-        .arg(root.path())
-        .args(["-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run tar");
-    let archive = tar.stdout.take().expect("tar output");
-    let imported = Command::new("docker")
-        .args(["import", "-", IMAGE])
-        .stdin(archive)
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/docker/build-image.sh");
+    let built = Command::new(&script)
+        .arg(IMAGE)
         .output()
-        .expect("run docker import");
+        .expect("run build-image.sh");
     assert!(
-        tar.wait().expect("wait for tar").success(),
-        "tar of the test image failed"
+        built.status.success(),
+        "could not build the test image {IMAGE}: {}{}",
+        String::from_utf8_lossy(&built.stdout),
+        String::from_utf8_lossy(&built.stderr)
     );
-    assert!(
-        imported.status.success(),
-        "docker import of the test image failed: {}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
-}
-
-/// Whether an ELF64 file names a program interpreter (`PT_INTERP`), i.e. is dynamically
-/// linked and cannot run in an image without the C library.
-fn has_interpreter(elf: &[u8]) -> bool {
-    let u16_at = |at: usize| {
-        elf.get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u64_at = |at: usize| {
-        elf.get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    let (Some(phoff), Some(size), Some(count)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
-        return true;
-    };
-    let Ok(phoff) = usize::try_from(phoff) else {
-        return true;
-    };
-    (0..usize::from(count)).any(|i| {
-        let at = phoff + i * usize::from(size);
-        elf.get(at..at + 4) == Some(&3u32.to_le_bytes()[..])
-    })
 }
 
 /// An executor on the Docker daemon for jobs working in `root`, with a short grace period.
