@@ -7,7 +7,7 @@ use std::time::Duration;
 use slipway_engine::ports::Store;
 use slipway_engine::records::JobResult;
 use slipway_engine::{Engine, Plan, RunOptions};
-use slipway_exec::{LocalConfig, LocalExecutor};
+use slipway_exec::{AnyExecutor, DockerConfig, LocalConfig};
 use slipway_spec::model::{InputKind, Pipeline};
 use slipway_store::{FileStore, MemoryStore};
 
@@ -134,7 +134,9 @@ pub fn run(args: RunArgs) -> Exit {
             loaded.root.join(".slipway/local/work"),
         );
     }
-    let executor = Arc::new(LocalExecutor::new(config));
+    // Docker is connected only when a job runs on it (and leftovers of dead
+    // runs are swept then).
+    let executor = Arc::new(AnyExecutor::new(config, DockerConfig::default()));
     let keys: Vec<String> = plan.jobs.iter().map(|j| j.key.clone()).collect();
     let terminal = Arc::new(Terminal::new(args.json, &args.color, args.explain, &keys));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -180,7 +182,7 @@ pub fn run(args: RunArgs) -> Exit {
 
 async fn execute<S: Store>(
     store: Arc<S>,
-    executor: Arc<LocalExecutor>,
+    executor: Arc<AnyExecutor>,
     terminal: Arc<Terminal>,
     pipeline: Arc<Pipeline>,
     plan: Plan,
