@@ -1,0 +1,44 @@
+//! Repositories followed through the `git` command: what the server needs to start runs from
+//! commits, and agents need to build them.
+//!
+//! - [`Mirror`]: a bare mirror of a project's repository in the server's data directory.
+//!   [`Mirror::open_or_clone`], then [`Mirror::fetch`] on every poll (or webhook delivery).
+//! - Polling: remember [`Mirror::refs`], fetch, read them again, and [`diff_refs`] gives the
+//!   [`RefChange`]s to turn into runs. For a branch update, [`Mirror::changed_paths`] gives the
+//!   paths for `on.paths` filters, or `None` (new branch, force push: filters match).
+//! - [`Mirror::read_file`] reads `slipway.yml` at a commit: `None` when the commit has none, an
+//!   error naming the commit when the commit itself is missing. Both become a failed run with
+//!   that reason; a delivery is never dropped silently.
+//! - [`checkout`] (or [`Mirror::checkout`]) makes a fresh, detached working tree of one commit
+//!   for a job's workspace.
+//!
+//! # How git is run
+//!
+//! Asynchronously (tokio), each call with a time limit ([`GitOptions`]: a longer one for what
+//! may touch the network); on expiry git's whole process group is killed. Git never prompts
+//! (`GIT_TERMINAL_PROMPT=0`, ssh in batch mode), only the transports git deems safe are allowed,
+//! and output is bounded. Arguments that could be read as options are refused before git runs
+//! (a URL or revision starting with `-`, `ext::` URLs) and command lines use `--end-of-options`
+//! and `--` as well.
+//!
+//! # Credentials
+//!
+//! A URL may carry `user:password@`. It is kept in memory and handed to git per fetch, never
+//! written into a mirror's or a workspace's configuration, and every message — errors, their
+//! `Debug`, `Mirror`'s `Debug`, git's own stderr — shows it as `***@` (see [`redact`]).
+
+mod checkout;
+mod command;
+mod error;
+mod mirror;
+mod redact;
+mod refs;
+mod validate;
+
+pub use checkout::{Source, checkout};
+pub use command::GitOptions;
+pub use error::GitError;
+pub use mirror::{ChangedPaths, MAX_CHANGED_PATHS, Mirror};
+pub use redact::redact;
+pub use refs::{RefChange, Refs, diff_refs};
+pub use validate::is_zero_sha;
