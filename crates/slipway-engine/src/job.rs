@@ -5,6 +5,7 @@
 //! I/O itself: processes and files go through the [`Workspace`], records and
 //! blobs through the [`Store`].
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,11 +25,11 @@ use crate::ports::{
 use crate::records::{
     ArtifactRecord, CacheEntry, CacheStatus, Digest, JobResult, Record, TestSummary,
 };
-use crate::run::{RunShared, now_ms};
+use crate::run::{RunContext, now_ms};
 
 /// A finished job the current one needs.
-#[derive(Debug, Clone)]
-pub(crate) struct Upstream {
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Upstream {
     pub job_id: String,
     pub key: String,
     pub result: JobResult,
@@ -37,8 +38,8 @@ pub(crate) struct Upstream {
 }
 
 /// What a job instance produced.
-#[derive(Debug)]
-pub(crate) struct JobOutcome {
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct JobOutcome {
     pub result: JobResult,
     pub outputs: Vec<(String, String)>,
     pub cache: CacheStatus,
@@ -95,8 +96,10 @@ pub(crate) fn needs_value(upstream: &[Upstream]) -> Value {
 
 /// Runs job instance `index` to its end. Never panics on user input; every
 /// failure becomes a [`JobOutcome`] with a message.
-pub(crate) async fn run_job<E: Executor, S: Store>(
-    shared: Arc<RunShared<E, S>>,
+pub async fn run_job<E: Executor, S: Store>(
+    shared: Arc<RunContext>,
+    executor: Arc<E>,
+    store: Arc<S>,
     index: usize,
     upstream: Vec<Upstream>,
     cancel: CancelSignal,
@@ -113,7 +116,7 @@ pub(crate) async fn run_job<E: Executor, S: Store>(
         job_key: planned.key.clone(),
         container,
     };
-    let mut workspace = match shared.executor.prepare(&request).await {
+    let mut workspace = match executor.prepare(&request).await {
         Ok(workspace) => workspace,
         Err(error) => {
             return JobOutcome::failed(
@@ -125,6 +128,8 @@ pub(crate) async fn run_job<E: Executor, S: Store>(
     };
     let mut runner = JobRunner {
         shared: &shared,
+        executor: PhantomData::<E>,
+        store: &store,
         index,
         job,
         key: &planned.key,
@@ -141,10 +146,7 @@ pub(crate) async fn run_job<E: Executor, S: Store>(
 
 /// The container request of a `runs-on: docker` job, with the services'
 /// environments rendered (they may map secrets, as steps do).
-fn container_request<E: Executor, S: Store>(
-    shared: &RunShared<E, S>,
-    job: &Job,
-) -> Result<Option<ContainerRequest>, String> {
+fn container_request(shared: &RunContext, job: &Job) -> Result<Option<ContainerRequest>, String> {
     let RunsOn::Docker(docker) = &job.runs_on else {
         return Ok(None);
     };
@@ -181,7 +183,9 @@ fn container_request<E: Executor, S: Store>(
 }
 
 struct JobRunner<'a, E: Executor, S: Store> {
-    shared: &'a RunShared<E, S>,
+    shared: &'a RunContext,
+    executor: PhantomData<E>,
+    store: &'a Arc<S>,
     index: usize,
     job: &'a Job,
     key: &'a str,
@@ -510,8 +514,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 name: name.clone(),
                 at_ms: now_ms(),
             };
-            shared
-                .store
+            self.store
                 .record(&shared.run, &record)
                 .map_err(|e| e.to_string())?;
             shared.events.event(Event::StepStarted {
@@ -520,7 +523,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 name: &name,
             });
             let step_started = Instant::now();
-            let log = shared
+            let log = self
                 .store
                 .open_step_log(&shared.run, self.key, number)
                 .map_err(|e| e.to_string())?;
@@ -557,8 +560,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 attempt: attempt + retry,
                 at_ms: now_ms(),
             };
-            shared
-                .store
+            self.store
                 .record(&shared.run, &record)
                 .map_err(|e| e.to_string())?;
             let duration_ms = step_started.elapsed().as_millis() as u64;
@@ -609,10 +611,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             }
         }
         let (manifest, key) = builder.finish();
-        if let Some(entry) = shared.store.cache_get(&key).map_err(|e| e.to_string())? {
+        if let Some(entry) = self.store.cache_get(&key).map_err(|e| e.to_string())? {
             return Ok(CacheCheck::Hit(key, entry));
         }
-        let previous = shared
+        let previous = self
             .store
             .last_manifest(self.key)
             .map_err(|e| e.to_string())?;
@@ -674,7 +676,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             }
         }
         for decl in &self.job.artifacts {
-            let store = shared.store.clone();
+            let store = self.store.clone();
             let root = ws.root().to_path_buf();
             let (name, path) = (decl.name.clone(), decl.path.clone());
             let stored =
@@ -711,10 +713,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 created_ms: now_ms(),
                 tests: outcome.tests.as_ref().map(|t| t.totals),
             };
-            let saved = shared
+            let saved = self
                 .store
                 .cache_put(&key, &entry)
-                .and_then(|()| shared.store.save_manifest(self.key, &manifest));
+                .and_then(|()| self.store.save_manifest(self.key, &manifest));
             if let Err(error) = saved {
                 self.shared.events.event(Event::Warning {
                     job: self.key,
@@ -768,7 +770,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         artifact: &ArtifactRecord,
         ws: &E::Workspace,
     ) -> Result<(), String> {
-        let store = self.shared.store.clone();
+        let store = self.store.clone();
         let root = ws.root().to_path_buf();
         let artifact = artifact.clone();
         match tokio::task::spawn_blocking(move || store.restore_artifact(&artifact, &root)).await {
@@ -784,7 +786,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         paths: &[String],
         save: bool,
     ) -> Result<bool, String> {
-        let store = self.shared.store.clone();
+        let store = self.store.clone();
         let root = ws.root().to_path_buf();
         let (key, paths) = (key.to_string(), paths.to_vec());
         let task = tokio::task::spawn_blocking(move || {

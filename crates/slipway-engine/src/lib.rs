@@ -15,5 +15,8 @@ pub mod run;
 pub mod scheduler;
 
 pub use events::{Event, EventSink, Silent};
+pub use job::{JobOutcome, Upstream, run_job};
 pub use plan::Plan;
-pub use run::{Engine, EngineError, RunOptions, now_ms};
+pub use run::{
+    Engine, EngineError, Launcher, LocalLauncher, RunContext, RunOptions, now_ms, run_with,
+};

@@ -157,7 +157,41 @@ pub trait Workspace: Send + Sync + 'static {
     fn release(self) -> impl Future<Output = ()> + Send;
 }
 
-/// Persistence of runs, logs, artifacts and caches.
+/// What the dispatcher persists: a run's beginning, its records, its end.
+///
+/// Asynchronous, so that a database can stand behind it (the server); every
+/// [`Store`] is one, through the blanket implementation below.
+pub trait RunStore: Send + Sync + 'static {
+    fn begin_run(&self, meta: &RunMeta) -> impl Future<Output = Result<String, StoreError>> + Send;
+    fn record(
+        &self,
+        run: &str,
+        record: &Record,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn finish_run(
+        &self,
+        run: &str,
+        summary: &RunSummary,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl<S: Store> RunStore for S {
+    async fn begin_run(&self, meta: &RunMeta) -> Result<String, StoreError> {
+        Store::begin_run(self, meta)
+    }
+
+    async fn record(&self, run: &str, record: &Record) -> Result<(), StoreError> {
+        Store::record(self, run, record)
+    }
+
+    async fn finish_run(&self, run: &str, summary: &RunSummary) -> Result<(), StoreError> {
+        Store::finish_run(self, run, summary)
+    }
+}
+
+/// Persistence of runs, logs, artifacts and caches on the machine that runs
+/// the jobs. Synchronous: each call is a small write (a line, a file), and
+/// the job runner moves the heavy ones to a blocking thread.
 ///
 /// Methods are synchronous and cheap (append a line, write a small file);
 /// the engine moves the heavy ones (artifact hashing and copying, directory

@@ -16,7 +16,7 @@ use crate::contexts::{Scope, Status, git_value, matrix_value, string_object};
 use crate::events::{Event, EventSink};
 use crate::job::{JobOutcome, Upstream, needs_value, run_job};
 use crate::plan::Plan;
-use crate::ports::{CancelSignal, Executor, SecretMasker, Store, StoreError};
+use crate::ports::{CancelSignal, Executor, RunStore, SecretMasker, Store, StoreError};
 use crate::records::{
     ArtifactRecord, CacheStatus, GitInfo, JobResult, JobSummary, Record, RunMeta, RunSummary,
     TestSummary,
@@ -55,12 +55,11 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-/// Shared, read-only state of one run, handed to every job task.
-pub(crate) struct RunShared<E: Executor, S: Store> {
+/// Shared, read-only state of one run: what every job of it sees, wherever
+/// it runs.
+pub struct RunContext {
     pub pipeline: Arc<Pipeline>,
     pub plan: Plan,
-    pub executor: Arc<E>,
-    pub store: Arc<S>,
     pub events: Arc<dyn EventSink>,
     pub masker: SecretMasker,
     pub run: String,
@@ -73,38 +72,17 @@ pub(crate) struct RunShared<E: Executor, S: Store> {
     pub pipeline_env_value: Value,
 }
 
-/// Runs pipelines with one executor and one store.
-pub struct Engine<E: Executor, S: Store> {
-    pub executor: Arc<E>,
-    pub store: Arc<S>,
-    pub events: Arc<dyn EventSink>,
-}
-
-struct Finished {
-    result: JobResult,
-    outputs: Vec<(String, String)>,
-    artifacts: Vec<ArtifactRecord>,
-}
-
-impl<E: Executor, S: Store> Engine<E, S> {
-    /// Runs `plan` of `pipeline` to its end. `cancel` turning true cancels
-    /// the run: running jobs are killed, nothing new starts.
-    pub async fn run(
-        &self,
+impl RunContext {
+    /// Evaluates what every job of the run shares. The second value is why
+    /// the pipeline's `env:` could not be rendered, if it could not: every
+    /// job then fails with that reason.
+    pub fn new(
+        run: String,
         pipeline: Arc<Pipeline>,
         plan: Plan,
+        events: Arc<dyn EventSink>,
         options: RunOptions,
-        mut cancel: CancelSignal,
-    ) -> Result<RunSummary, EngineError> {
-        let started = Instant::now();
-        let meta = RunMeta {
-            pipeline: pipeline.name.clone().unwrap_or_default(),
-            file: options.file.clone(),
-            started_ms: now_ms(),
-            git: options.git.clone(),
-            jobs: plan.jobs.iter().map(|j| j.key.clone()).collect(),
-        };
-        let run = self.store.begin_run(&meta)?;
+    ) -> (RunContext, Option<String>) {
         let masker = SecretMasker::new(options.secrets.iter().map(|(_, v)| v.as_str()));
         let secrets = string_object(
             options
@@ -130,6 +108,125 @@ impl<E: Executor, S: Store> Engine<E, S> {
         }
         let pipeline_env_value =
             string_object(pipeline_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let context = RunContext {
+            pipeline,
+            plan,
+            events,
+            masker,
+            run,
+            options,
+            inputs,
+            secrets,
+            git,
+            pipeline_env,
+            pipeline_env_value,
+        };
+        (context, env_failure)
+    }
+}
+
+/// Starts the jobs the dispatcher decides to run.
+///
+/// The dispatcher does not care where a job runs: [`LocalLauncher`] runs it
+/// as a task of this process with an executor and a store (`slipway run`, the
+/// server's built-in agent); the server's queue hands it to a remote agent.
+/// Either way the outcome must arrive on `done` exactly once.
+pub trait Launcher: Send + Sync + 'static {
+    fn launch(
+        &self,
+        run: &Arc<RunContext>,
+        job: usize,
+        upstream: Vec<Upstream>,
+        cancel: CancelSignal,
+        done: mpsc::UnboundedSender<(usize, JobOutcome)>,
+    );
+}
+
+/// Runs each job as a task of this process.
+pub struct LocalLauncher<E: Executor, S: Store> {
+    pub executor: Arc<E>,
+    pub store: Arc<S>,
+}
+
+impl<E: Executor, S: Store> Launcher for LocalLauncher<E, S> {
+    fn launch(
+        &self,
+        run: &Arc<RunContext>,
+        job: usize,
+        upstream: Vec<Upstream>,
+        cancel: CancelSignal,
+        done: mpsc::UnboundedSender<(usize, JobOutcome)>,
+    ) {
+        let (run, executor, store) = (run.clone(), self.executor.clone(), self.store.clone());
+        tokio::spawn(async move {
+            let outcome = run_job(run, executor, store, job, upstream, cancel).await;
+            let _ = done.send((job, outcome));
+        });
+    }
+}
+
+/// Runs pipelines with one executor and one store, on this machine.
+pub struct Engine<E: Executor, S: Store> {
+    pub executor: Arc<E>,
+    pub store: Arc<S>,
+    pub events: Arc<dyn EventSink>,
+}
+
+struct Finished {
+    result: JobResult,
+    outputs: Vec<(String, String)>,
+    artifacts: Vec<ArtifactRecord>,
+}
+
+impl<E: Executor, S: Store> Engine<E, S> {
+    /// Runs `plan` of `pipeline` to its end. `cancel` turning true cancels
+    /// the run: running jobs are killed, nothing new starts.
+    pub async fn run(
+        &self,
+        pipeline: Arc<Pipeline>,
+        plan: Plan,
+        options: RunOptions,
+        cancel: CancelSignal,
+    ) -> Result<RunSummary, EngineError> {
+        let launcher = Arc::new(LocalLauncher {
+            executor: self.executor.clone(),
+            store: self.store.clone(),
+        });
+        run_with(
+            self.store.clone(),
+            launcher,
+            self.events.clone(),
+            pipeline,
+            plan,
+            options,
+            cancel,
+        )
+        .await
+    }
+}
+
+/// Runs `plan` of `pipeline` to its end, recording through `store` and
+/// starting jobs through `launcher`: the one dispatcher of `slipway run` and
+/// the server.
+pub async fn run_with<R: RunStore, L: Launcher>(
+    store: Arc<R>,
+    launcher: Arc<L>,
+    events: Arc<dyn EventSink>,
+    pipeline: Arc<Pipeline>,
+    plan: Plan,
+    options: RunOptions,
+    mut cancel: CancelSignal,
+) -> Result<RunSummary, EngineError> {
+    {
+        let started = Instant::now();
+        let meta = RunMeta {
+            pipeline: pipeline.name.clone().unwrap_or_default(),
+            file: options.file.clone(),
+            started_ms: now_ms(),
+            git: options.git.clone(),
+            jobs: plan.jobs.iter().map(|j| j.key.clone()).collect(),
+        };
+        let run = store.begin_run(&meta).await?;
         let continue_on_error: Vec<bool> = plan
             .jobs
             .iter()
@@ -140,23 +237,11 @@ impl<E: Executor, S: Store> Engine<E, S> {
             fail_fast: options.fail_fast,
         };
         let mut scheduler = Scheduler::new(&plan, &continue_on_error, scheduler_options);
-        let shared = Arc::new(RunShared {
-            pipeline: pipeline.clone(),
-            plan,
-            executor: self.executor.clone(),
-            store: self.store.clone(),
-            events: self.events.clone(),
-            masker,
-            run: run.clone(),
-            options,
-            inputs,
-            secrets,
-            git,
-            pipeline_env,
-            pipeline_env_value,
-        });
+        let (context, env_failure) =
+            RunContext::new(run.clone(), pipeline.clone(), plan, events.clone(), options);
+        let shared = Arc::new(context);
         let job_count = shared.plan.jobs.len();
-        self.events.event(Event::RunStarted {
+        events.event(Event::RunStarted {
             run: &run,
             pipeline: pipeline.name.as_deref().unwrap_or(&shared.options.file),
             jobs: job_count,
@@ -166,6 +251,8 @@ impl<E: Executor, S: Store> Engine<E, S> {
         let (cancel_jobs, job_cancel) = watch::channel(false);
         let mut dispatcher = Dispatcher {
             shared: shared.clone(),
+            store: store.clone(),
+            launcher,
             finished: (0..job_count).map(|_| None).collect(),
             summaries: (0..job_count).map(|_| None).collect(),
             started_at: vec![None; job_count],
@@ -180,10 +267,10 @@ impl<E: Executor, S: Store> Engine<E, S> {
 
         let driven = async {
             let actions = scheduler.start(&dispatcher.conditions());
-            dispatcher.perform(actions)?;
+            dispatcher.perform(actions).await?;
             if *cancel.borrow() {
                 let actions = scheduler.cancel(&dispatcher.conditions());
-                dispatcher.perform(actions)?;
+                dispatcher.perform(actions).await?;
             }
             while !(scheduler.is_over() && scheduler.running() == 0) {
                 tokio::select! {
@@ -191,16 +278,16 @@ impl<E: Executor, S: Store> Engine<E, S> {
                         dispatcher.in_flight -= 1;
                         let result = outcome.result;
                         let outputs = outcome.outputs.clone();
-                        dispatcher.job_done(job, outcome)?;
+                        dispatcher.job_done(job, outcome).await?;
                         let actions = scheduler.job_finished(job, result, outputs, &dispatcher.conditions());
-                        dispatcher.perform(actions)?;
+                        dispatcher.perform(actions).await?;
                     }
                     changed = cancel.changed(), if external_open => {
                         if changed.is_err() {
                             external_open = false;
                         } else if *cancel.borrow() {
                             let actions = scheduler.cancel(&dispatcher.conditions());
-                            dispatcher.perform(actions)?;
+                            dispatcher.perform(actions).await?;
                         }
                     }
                 }
@@ -242,8 +329,8 @@ impl<E: Executor, S: Store> Engine<E, S> {
             duration_ms,
             jobs,
         };
-        self.store.finish_run(&run, &summary)?;
-        self.events.event(Event::RunFinished {
+        store.finish_run(&run, &summary).await?;
+        events.event(Event::RunFinished {
             run: &run,
             result: run_result,
             duration_ms,
@@ -252,8 +339,10 @@ impl<E: Executor, S: Store> Engine<E, S> {
     }
 }
 
-struct Dispatcher<E: Executor, S: Store> {
-    shared: Arc<RunShared<E, S>>,
+struct Dispatcher<R: RunStore, L: Launcher> {
+    shared: Arc<RunContext>,
+    store: Arc<R>,
+    launcher: Arc<L>,
     finished: Vec<Option<Finished>>,
     summaries: Vec<Option<JobSummary>>,
     started_at: Vec<Option<Instant>>,
@@ -269,8 +358,8 @@ struct Dispatcher<E: Executor, S: Store> {
     in_flight: usize,
 }
 
-impl<E: Executor, S: Store> Dispatcher<E, S> {
-    fn conditions(&self) -> JobConditions<'_, E, S> {
+impl<R: RunStore, L: Launcher> Dispatcher<R, L> {
+    fn conditions(&self) -> JobConditions<'_, R, L> {
         JobConditions { dispatcher: self }
     }
 
@@ -292,11 +381,11 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
             .collect()
     }
 
-    fn perform(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
+    async fn perform(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
         let shared = self.shared.clone();
         for action in actions {
             if let Some(record) = action.record(now_ms()) {
-                shared.store.record(&shared.run, &record)?;
+                self.store.record(&shared.run, &record).await?;
             }
             match action {
                 Action::Start { job } => {
@@ -314,13 +403,13 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
                         continue;
                     }
                     let upstream = self.upstream(job);
-                    let task_shared = shared.clone();
-                    let cancel = self.job_cancel.clone();
-                    let done = self.done.clone();
-                    tokio::spawn(async move {
-                        let outcome = run_job(task_shared, job, upstream, cancel).await;
-                        let _ = done.send((job, outcome));
-                    });
+                    self.launcher.launch(
+                        &shared,
+                        job,
+                        upstream,
+                        self.job_cancel.clone(),
+                        self.done.clone(),
+                    );
                 }
                 Action::Finish {
                     job,
@@ -363,7 +452,7 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
     }
 
     /// Records a job task's outcome; the scheduler hears of it next.
-    fn job_done(&mut self, job: usize, outcome: JobOutcome) -> Result<(), EngineError> {
+    async fn job_done(&mut self, job: usize, outcome: JobOutcome) -> Result<(), EngineError> {
         let shared = self.shared.clone();
         let record = Record::JobFinished {
             job,
@@ -373,7 +462,7 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
             outputs: outcome.outputs.clone(),
             error: outcome.error.clone(),
         };
-        shared.store.record(&shared.run, &record)?;
+        self.store.record(&shared.run, &record).await?;
         let key = &shared.plan.jobs[job].key;
         let duration_ms =
             self.started_at[job].map_or(outcome.duration_ms, |t| t.elapsed().as_millis() as u64);
@@ -405,11 +494,11 @@ impl<E: Executor, S: Store> Dispatcher<E, S> {
 }
 
 /// Evaluates `if:` of jobs against the results of the jobs they need.
-struct JobConditions<'a, E: Executor, S: Store> {
-    dispatcher: &'a Dispatcher<E, S>,
+struct JobConditions<'a, R: RunStore, L: Launcher> {
+    dispatcher: &'a Dispatcher<R, L>,
 }
 
-impl<E: Executor, S: Store> Conditions for JobConditions<'_, E, S> {
+impl<R: RunStore, L: Launcher> Conditions for JobConditions<'_, R, L> {
     fn decide(&self, job: usize, status: ReadyStatus, _: &Scheduler) -> Decision {
         let shared = &self.dispatcher.shared;
         let planned = &shared.plan.jobs[job];
