@@ -38,6 +38,16 @@ impl Default for GitOptions {
 /// Most of standard error kept for a message; git's useful line is at the start.
 const STDERR_LIMIT: usize = 4096;
 
+/// Configuration given to every git: the transports it may use.
+const ALLOWED_PROTOCOLS: [(&str, &str); 6] = [
+    ("protocol.allow", "never"),
+    ("protocol.file.allow", "always"),
+    ("protocol.https.allow", "always"),
+    ("protocol.http.allow", "always"),
+    ("protocol.ssh.allow", "always"),
+    ("protocol.git.allow", "always"),
+];
+
 /// What a git invocation is, for its error messages.
 pub(crate) struct Context<'a> {
     pub operation: &'static str,
@@ -127,11 +137,16 @@ where
         // Messages in one language, paths taken literally (no globbing, no magic).
         .env("LC_ALL", "C")
         .env("GIT_LITERAL_PATHSPECS", "1")
-        // Only the transports git considers safe (http(s), ssh, git, file), whatever the
-        // user's configuration says about the others.
-        .env("GIT_PROTOCOL_FROM_USER", "0")
         .kill_on_drop(true)
         .process_group(0);
+    // Only these transports, whatever the user's configuration says about others (remote
+    // helpers, `ext::`). Set through the environment so that it holds for every subcommand.
+    command.env("GIT_CONFIG_COUNT", ALLOWED_PROTOCOLS.len().to_string());
+    for (index, (key, value)) in ALLOWED_PROTOCOLS.iter().enumerate() {
+        command
+            .env(format!("GIT_CONFIG_KEY_{index}"), key)
+            .env(format!("GIT_CONFIG_VALUE_{index}"), value);
+    }
     if std::env::var_os("GIT_SSH_COMMAND").is_none() && std::env::var_os("GIT_SSH").is_none() {
         // ssh would otherwise ask for a passphrase or a host-key confirmation on the terminal.
         command.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");

@@ -60,10 +60,8 @@ pub enum GitError {
         /// What git printed on standard error, redacted and shortened.
         stderr: String,
     },
-    /// The commit is not in the mirror (not fetched yet, never pushed, or garbage collected).
-    #[error(
-        "commit {sha} is not in the mirror of {repo}; it could not be fetched or was never pushed"
-    )]
+    /// The commit is not in the repository (not fetched yet, never pushed, or garbage collected).
+    #[error("commit {sha} was not found in {repo}; it could not be fetched or was never pushed")]
     CommitNotFound {
         /// The repository.
         repo: String,
