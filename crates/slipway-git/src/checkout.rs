@@ -87,8 +87,6 @@ async fn make_worktree(
     let ctx = |operation| repo.context(operation);
     let in_dest = |args: &[&str]| {
         let mut all = vec![OsString::from("-C"), dest.into()];
-        // Hooks from the user's configuration have no business running in a workspace.
-        all.extend(["-c", "core.hooksPath=/dev/null"].map(OsString::from));
         all.extend(args.iter().map(OsString::from));
         all
     };
@@ -96,9 +94,7 @@ async fn make_worktree(
     match source {
         Source::Mirror(mirror) => {
             let args = [
-                OsString::from("-c"),
-                "core.hooksPath=/dev/null".into(),
-                "clone".into(),
+                OsString::from("clone"),
                 "--shared".into(),
                 "--no-checkout".into(),
                 "--quiet".into(),

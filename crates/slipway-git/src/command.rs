@@ -38,8 +38,10 @@ impl Default for GitOptions {
 /// Most of standard error kept for a message; git's useful line is at the start.
 const STDERR_LIMIT: usize = 4096;
 
-/// Configuration given to every git: the transports it may use.
-const ALLOWED_PROTOCOLS: [(&str, &str); 6] = [
+/// Configuration given to every git: the transports it may use, and no hooks (a user's global
+/// `core.hooksPath` has no business running in mirrors and workspaces).
+const FORCED_CONFIG: [(&str, &str); 7] = [
+    ("core.hooksPath", "/dev/null"),
     ("protocol.allow", "never"),
     ("protocol.file.allow", "always"),
     ("protocol.https.allow", "always"),
@@ -140,9 +142,10 @@ where
         .kill_on_drop(true)
         .process_group(0);
     // Only these transports, whatever the user's configuration says about others (remote
-    // helpers, `ext::`). Set through the environment so that it holds for every subcommand.
-    command.env("GIT_CONFIG_COUNT", ALLOWED_PROTOCOLS.len().to_string());
-    for (index, (key, value)) in ALLOWED_PROTOCOLS.iter().enumerate() {
+    // helpers, `ext::`). Set through the environment so that it holds for every subcommand
+    // git starts.
+    command.env("GIT_CONFIG_COUNT", FORCED_CONFIG.len().to_string());
+    for (index, (key, value)) in FORCED_CONFIG.iter().enumerate() {
         command
             .env(format!("GIT_CONFIG_KEY_{index}"), key)
             .env(format!("GIT_CONFIG_VALUE_{index}"), value);

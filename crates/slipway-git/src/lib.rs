@@ -6,6 +6,8 @@
 //! - Polling: remember [`Mirror::refs`], fetch, read them again, and [`diff_refs`] gives the
 //!   [`RefChange`]s to turn into runs. For a branch update, [`Mirror::changed_paths`] gives the
 //!   paths for `on.paths` filters, or `None` (new branch, force push: filters match).
+//! - [`Mirror::fetch_ref`] fetches one ref outside branches and tags, such as a pull request's
+//!   `refs/pull/N/head`, for webhook deliveries whose commit a plain fetch does not bring.
 //! - [`Mirror::read_file`] reads `slipway.yml` at a commit: `None` when the commit has none, an
 //!   error naming the commit when the commit itself is missing. Both become a failed run with
 //!   that reason; a delivery is never dropped silently.
@@ -20,6 +22,11 @@
 //! and output is bounded. Arguments that could be read as options are refused before git runs
 //! (a URL or revision starting with `-`, `ext::` URLs) and command lines use `--end-of-options`
 //! and `--` as well.
+//!
+//! A [`Mirror`] is `Send + Sync` and its methods take `&self`, but git locks refs while it
+//! fetches: the server should run one fetch at a time per mirror (reads may run alongside).
+//! [`Mirror::resolve`] and [`Mirror::has_commit`] return `Result`, so that a git that cannot
+//! run is not mistaken for a missing commit.
 //!
 //! # Credentials
 //!

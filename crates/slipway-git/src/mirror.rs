@@ -149,6 +149,42 @@ impl Mirror {
         Ok(())
     }
 
+    /// Fetches one more ref, such as a pull request's `refs/pull/12/head`, and returns the
+    /// commit it names. It is kept as `refs/slipway/fetched/…` (outside branches and tags, so
+    /// [`Mirror::refs`] does not list it and [`Mirror::fetch`] does not prune it) and replaced
+    /// by the next fetch of the same ref.
+    pub async fn fetch_ref(&self, name: &str) -> Result<String, GitError> {
+        validate::ref_name(name)?;
+        let short = name.strip_prefix("refs/").unwrap_or(name);
+        let local = format!("refs/slipway/fetched/{short}");
+        let ctx = self.context("fetch");
+        let args: [OsString; 9] = [
+            self.git_dir_arg(),
+            "fetch".into(),
+            "--quiet".into(),
+            "--no-write-fetch-head".into(),
+            "--no-recurse-submodules".into(),
+            "--no-tags".into(),
+            "--end-of-options".into(),
+            self.url.as_str().into(),
+            format!("+{name}:{local}").into(),
+        ];
+        command::run_ok(
+            &self.options,
+            self.options.network_timeout,
+            &ctx,
+            args,
+            SMALL_OUTPUT,
+        )
+        .await?;
+        self.peel(&local).await?.ok_or_else(|| {
+            unexpected(
+                &ctx,
+                format!("{name} was fetched but does not name a commit"),
+            )
+        })
+    }
+
     /// Every branch and tag with its commit; annotated tags peeled.
     pub async fn refs(&self) -> Result<Refs, GitError> {
         let ctx = self.context("for-each-ref");

@@ -92,6 +92,35 @@ pub(crate) fn rev(rev: &str) -> Result<(), GitError> {
     Ok(())
 }
 
+/// A full ref name to fetch, such as `refs/pull/12/head` or `refs/merge-requests/3/head`:
+/// `git check-ref-format`'s rules, checked here without running git.
+pub(crate) fn ref_name(name: &str) -> Result<(), GitError> {
+    const WHAT: &str = "ref";
+    if !name.starts_with("refs/") {
+        return Err(refuse(
+            WHAT,
+            name,
+            "a ref to fetch is a full name starting with refs/",
+        ));
+    }
+    let bad_char = |c: char| {
+        c.is_control() || c.is_whitespace() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    };
+    if name.chars().any(bad_char)
+        || name.contains("..")
+        || name.contains("@{")
+        || name.ends_with('/')
+        || name.ends_with('.')
+        || name.ends_with(".lock")
+        || name
+            .split('/')
+            .any(|part| part.is_empty() || part.starts_with('.') || part.ends_with(".lock"))
+    {
+        return Err(refuse(WHAT, name, "it is not a valid ref name"));
+    }
+    Ok(())
+}
+
 /// A path inside a commit: relative, `/`-separated, no `.` or `..` components.
 pub(crate) fn repo_path(path: &str) -> Result<(), GitError> {
     const WHAT: &str = "path";
@@ -154,6 +183,33 @@ mod tests {
         assert!(is_zero_sha(&"0".repeat(40)));
         assert!(!is_zero_sha(""));
         assert!(!is_zero_sha(&"a".repeat(40)));
+    }
+
+    #[test]
+    fn ref_names() {
+        for ok in [
+            "refs/pull/12/head",
+            "refs/merge-requests/3/head",
+            "refs/heads/a-b",
+        ] {
+            assert!(ref_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "main",
+            "-refs/x",
+            "refs/",
+            "refs/a/../b",
+            "refs/a b",
+            "refs/a:b",
+            "refs/a*",
+            "refs/a.lock",
+            "refs/.hidden",
+            "refs/a//b",
+            "refs/a@{1}",
+        ] {
+            assert!(ref_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

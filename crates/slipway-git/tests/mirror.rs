@@ -365,3 +365,71 @@ async fn read_file_present_absent_directory_too_large_and_missing_commit() {
         .unwrap_err();
     assert!(matches!(err, GitError::InvalidArgument { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn fetch_ref_brings_a_pull_request_head_outside_branches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::new(tmp.path());
+    let base = origin.commit(&[("a", Some("1"))], "base");
+    let mirror = Mirror::open_or_clone(&origin.url(), &tmp.path().join("m"))
+        .await
+        .unwrap();
+    // A forge keeps a pull request's head under refs/pull/N/head, not as a branch.
+    origin.git(&["checkout", "--quiet", "-b", "contributor"]);
+    let head = origin.commit(&[("a", Some("2"))], "contribution");
+    origin.git(&["update-ref", "refs/pull/7/head", &head]);
+    origin.git(&["checkout", "--quiet", "main"]);
+    origin.git(&["branch", "-D", "contributor"]);
+
+    assert_eq!(mirror.fetch_ref("refs/pull/7/head").await.unwrap(), head);
+    assert!(mirror.has_commit(&head).await.unwrap());
+    mirror.fetch().await.unwrap();
+    let refs = mirror.refs().await.unwrap();
+    assert_eq!(
+        refs.branches,
+        map(&[("main", &base)]),
+        "not listed as a branch"
+    );
+    assert!(
+        mirror.has_commit(&head).await.unwrap(),
+        "not pruned by fetch"
+    );
+    assert_eq!(
+        mirror
+            .changed_paths(&base, &head)
+            .await
+            .unwrap()
+            .unwrap()
+            .paths,
+        ["a"]
+    );
+
+    let err = mirror.fetch_ref("refs/pull/8/head").await.unwrap_err();
+    assert!(matches!(err, GitError::Failed { .. }), "{err}");
+    for bad in ["--all", "main", "refs/pull/../x", "refs/a:refs/heads/main"] {
+        let err = mirror.fetch_ref(bad).await.unwrap_err();
+        assert!(
+            matches!(err, GitError::InvalidArgument { .. }),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_empty_repository_mirrors_with_no_refs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::new(tmp.path());
+    let mirror = Mirror::open_or_clone(&origin.url(), &tmp.path().join("m"))
+        .await
+        .unwrap();
+    assert_eq!(mirror.refs().await.unwrap(), Refs::default());
+    let first = origin.commit(&[("a", Some("1"))], "first");
+    mirror.fetch().await.unwrap();
+    assert_eq!(
+        diff_refs(&Refs::default(), &mirror.refs().await.unwrap()),
+        vec![RefChange::BranchCreated {
+            branch: "main".into(),
+            after: first
+        }]
+    );
+}
