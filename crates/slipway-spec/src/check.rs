@@ -7,6 +7,7 @@ use crate::diagnostic::Diagnostic;
 use crate::expr::{self, Condition, Template};
 use crate::fields::Field;
 use crate::model::Span;
+use crate::pattern::Pattern;
 use crate::position::SourceMap;
 use crate::refs;
 use crate::schema::{KeyDef, names};
@@ -186,6 +187,33 @@ impl<'s> Checker<'s> {
                     ),
                 ),
             }
+        }
+        out
+    }
+
+    /// A list of trigger filter patterns (`branches`, `paths`, …), each checked to compile. A
+    /// list of only `!` patterns selects nothing, so it is an error too.
+    pub(crate) fn filter_patterns(&mut self, node: &Node, what: &str) -> Vec<String> {
+        let patterns = self.string_list(node, what);
+        let mut out = Vec::with_capacity(patterns.len());
+        for (pattern, span, width) in patterns {
+            match Pattern::new(&pattern) {
+                Ok(_) => out.push(pattern),
+                Err(why) => self.push(
+                    Diagnostic::new(span, width, format!("invalid pattern `{pattern}` in {what}: {why}"))
+                        .help("`*` matches within a path segment, `**` across segments, `?` makes the previous character optional, `+` repeats it, `[a-z0-9]` is one character, `\\` escapes; see docs/pipeline.md"),
+                ),
+            }
+        }
+        if !out.is_empty() && out.iter().all(|p| p.starts_with('!')) {
+            self.push(
+                Diagnostic::new(
+                    node.span,
+                    node.width(),
+                    format!("{what} has only `!` patterns, so it selects nothing"),
+                )
+                .help("`!pattern` only removes what an earlier pattern selected: start the list with `'**'`, or use the `-ignore` filter"),
+            );
         }
         out
     }

@@ -1,4 +1,5 @@
-//! Checks five-field cron expressions (minute hour day-of-month month day-of-week).
+//! Five-field cron expressions (minute hour day-of-month month day-of-week), in UTC: checked
+//! when the file is read, and asked for their next time by the server's scheduler.
 
 const FIELDS: [(&str, u32, u32, &[&str]); 5] = [
     ("minute", 0, 59, &[]),
@@ -20,51 +21,100 @@ const FIELDS: [(&str, u32, u32, &[&str]); 5] = [
     ),
 ];
 
+/// The minutes, hours, days, months and weekdays a cron expression selects, as bit sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CronSpec {
+    minutes: u64,
+    hours: u64,
+    /// Bits 1..=31.
+    days: u64,
+    /// Bits 1..=12.
+    months: u64,
+    /// Bits 0..=6, Sunday 0 (a 7 in the file is stored as 0).
+    weekdays: u64,
+    /// The day-of-month field starts with `*` (Vixie cron's rule for combining the day fields).
+    days_star: bool,
+    /// The day-of-week field starts with `*`.
+    weekdays_star: bool,
+}
+
 /// `Ok` if `cron` has five valid fields, else what is wrong.
 pub(crate) fn check(cron: &str) -> Result<(), String> {
+    parse(cron).map(|_| ())
+}
+
+/// Parses five cron fields (minute hour day-of-month month day-of-week).
+pub(crate) fn parse(cron: &str) -> Result<CronSpec, String> {
     let parts: Vec<&str> = cron.split_whitespace().collect();
-    if parts.len() != FIELDS.len() {
+    let [minute, hour, day, month, weekday] = parts.as_slice() else {
         return Err(format!(
             "a cron expression has 5 fields (minute hour day-of-month month day-of-week), found {}",
             parts.len()
         ));
-    }
-    for (part, (name, min, max, names)) in parts.iter().zip(FIELDS) {
+    };
+    let mut bits = [0u64; 5];
+    for ((part, (name, min, max, names)), out) in [minute, hour, day, month, weekday]
+        .into_iter()
+        .zip(FIELDS)
+        .zip(&mut bits)
+    {
         for item in part.split(',') {
-            check_item(item, min, max, names)
+            *out |= item_bits(item, min, max, names)
                 .map_err(|why| format!("invalid {name} field `{part}`: {why}"))?;
         }
     }
-    Ok(())
+    let [minutes, hours, days, months, mut weekdays] = bits;
+    // Sunday is both 0 and 7.
+    if weekdays & (1 << 7) != 0 {
+        weekdays = (weekdays | 1) & !(1 << 7);
+    }
+    Ok(CronSpec {
+        minutes,
+        hours,
+        days,
+        months,
+        weekdays,
+        days_star: day.starts_with('*'),
+        weekdays_star: weekday.starts_with('*'),
+    })
 }
 
-fn check_item(item: &str, min: u32, max: u32, names: &[&str]) -> Result<(), String> {
+/// The values one comma-separated item selects: `*`, `n`, `a-b`, each with an optional
+/// `/step`; `n/step` means `n-max/step` (as cronie and most crons read it).
+fn item_bits(item: &str, min: u32, max: u32, names: &[&str]) -> Result<u64, String> {
     let (range, step) = match item.split_once('/') {
         Some((range, step)) => (range, Some(step)),
         None => (item, None),
     };
-    if let Some(step) = step {
-        match step.parse::<u32>() {
-            Ok(n) if n > 0 => {}
+    let increment = match step {
+        None => 1,
+        Some(step) => match step.parse::<u32>() {
+            Ok(n) if n > 0 => n,
             _ => return Err(format!("`{step}` is not a positive step")),
-        }
-    }
-    if range == "*" {
-        return Ok(());
-    }
-    let (low, high) = match range.split_once('-') {
-        Some((low, high)) => (
-            value(low, min, max, names)?,
-            Some(value(high, min, max, names)?),
-        ),
-        None => (value(range, min, max, names)?, None),
+        },
     };
-    if let Some(high) = high
-        && high < low
-    {
+    let (low, high) = if range == "*" {
+        (min, max)
+    } else {
+        match range.split_once('-') {
+            Some((low, high)) => (value(low, min, max, names)?, value(high, min, max, names)?),
+            None => {
+                let low = value(range, min, max, names)?;
+                (low, if step.is_some() { max } else { low })
+            }
+        }
+    };
+    if high < low {
         return Err(format!("range `{range}` runs backwards"));
     }
-    Ok(())
+    let mut bits = 0u64;
+    // The values are at most 59 and `increment` at least 1, so this ends.
+    let mut v = low;
+    while v <= high {
+        bits |= 1 << v;
+        v = v.saturating_add(increment);
+    }
+    Ok(bits)
 }
 
 fn value(text: &str, min: u32, max: u32, names: &[&str]) -> Result<u32, String> {
@@ -77,6 +127,105 @@ fn value(text: &str, min: u32, max: u32, names: &[&str]) -> Result<u32, String> 
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         Ok(n) => Err(format!("{n} is outside {min}-{max}")),
         Err(_) => Err(format!("`{text}` is not a number")),
+    }
+}
+
+impl crate::model::Schedule {
+    /// The first minute strictly after `after` (Unix seconds) at which this schedule fires, in
+    /// UTC. `None` if it never fires again within 400 years (`0 0 30 2 *`: February 30th) or
+    /// its expression is invalid (never the case after validation).
+    pub fn next_after(&self, after: u64) -> Option<u64> {
+        parse(&self.cron).ok()?.next_after(after)
+    }
+}
+
+const SECONDS_PER_DAY: u64 = 86_400;
+/// How far ahead to look: 400 years is a whole Gregorian cycle, so a date that has not come by
+/// then (`0 0 30 2 *`) never will.
+const SEARCH_DAYS: u64 = 146_097;
+
+impl CronSpec {
+    /// The first minute strictly after `after` (Unix seconds, UTC) that the expression
+    /// selects, or `None` if there is none within 400 years (or the time overflows).
+    pub(crate) fn next_after(&self, after: u64) -> Option<u64> {
+        let start = (after / 60).checked_add(1)?.checked_mul(60)?;
+        let mut day = start / SECONDS_PER_DAY;
+        let mut first_minute = (start % SECONDS_PER_DAY) / 60;
+        let last_day = day.checked_add(SEARCH_DAYS)?;
+        while day <= last_day {
+            let (year, month, day_of_month) = civil_from_days(i64::try_from(day).ok()?);
+            if self.months & (1 << month) == 0 {
+                // Jump to the first day of the next month.
+                day += u64::from(days_in_month(year, month) - day_of_month + 1);
+                first_minute = 0;
+                continue;
+            }
+            if self.day_matches(day_of_month, (day + 4) % 7)
+                && let Some(minute) = self.first_minute(first_minute)
+            {
+                return day
+                    .checked_mul(SECONDS_PER_DAY)?
+                    .checked_add(minute.checked_mul(60)?);
+            }
+            day += 1;
+            first_minute = 0;
+        }
+        None
+    }
+
+    /// Vixie cron: when both day fields are restricted (neither starts with `*`), a day
+    /// matches if either does; otherwise both must.
+    fn day_matches(&self, day_of_month: u32, weekday: u64) -> bool {
+        let by_day = self.days & (1 << day_of_month) != 0;
+        let by_weekday = self.weekdays & (1 << weekday) != 0;
+        if self.days_star || self.weekdays_star {
+            by_day && by_weekday
+        } else {
+            by_day || by_weekday
+        }
+    }
+
+    /// The first selected minute of the day at or after `from` (minutes since midnight).
+    fn first_minute(&self, from: u64) -> Option<u64> {
+        for hour in from / 60..24 {
+            if self.hours & (1 << hour) == 0 {
+                continue;
+            }
+            let lowest = if hour == from / 60 { from % 60 } else { 0 };
+            let minutes = (self.minutes >> lowest) << lowest;
+            if minutes != 0 {
+                return Some(hour * 60 + u64::from(minutes.trailing_zeros()));
+            }
+        }
+        None
+    }
+}
+
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // `day` is 1..=31 and `month` 1..=12 by construction.
+    (
+        year,
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => 31,
     }
 }
 

@@ -22,6 +22,10 @@ pub(crate) enum Field {
     StepWorkdir,
     /// A service's `env`, rendered once per job before the services start.
     ServiceEnv,
+    /// The pipeline's `concurrency.group`, rendered when the run is created.
+    PipelineConcurrency,
+    /// A job's `concurrency.group`, rendered per job instance before it is queued.
+    JobConcurrency,
 }
 
 impl Field {
@@ -40,6 +44,8 @@ impl Field {
             Field::StepEnv => "a step's `env`",
             Field::StepWorkdir => "a step's `workdir`",
             Field::ServiceEnv => "a service's `env`",
+            Field::PipelineConcurrency => "the pipeline's `concurrency`",
+            Field::JobConcurrency => "a job's `concurrency`",
         }
     }
 
@@ -62,6 +68,10 @@ impl Field {
             // Services start before the job, from the run's values alone: `env` here is the
             // pipeline's env.
             Field::ServiceEnv => &["env", "inputs", "git", "secrets"],
+            // Groups are shown in the UI and logs, so never `secrets`; at pipeline level `env`
+            // is the pipeline's.
+            Field::PipelineConcurrency => &["env", "inputs", "git"],
+            Field::JobConcurrency => &["env", "matrix", "inputs", "git"],
         }
     }
 
@@ -86,6 +96,11 @@ impl Field {
 
     /// The help for a context the field may not use.
     pub(crate) fn context_help(self, context: &str) -> String {
+        if context == "secrets"
+            && matches!(self, Field::PipelineConcurrency | Field::JobConcurrency)
+        {
+            return "a concurrency group is shown in the UI and in logs, so it cannot hold a secret; use a name that is not secret".to_string();
+        }
         if context == "secrets" {
             return "map the secret into an environment variable with `env:` (e.g. `TOKEN: ${{ secrets.TOKEN }}`) and use `$TOKEN` instead".to_string();
         }

@@ -1,6 +1,7 @@
 //! Reads `jobs:`: each job, its matrix and its steps.
 
 use crate::check::{Checker, is_identifier};
+use crate::concurrency;
 use crate::container::{self, Placement};
 use crate::diagnostic::Diagnostic;
 use crate::fields::Field;
@@ -98,6 +99,7 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         cache: None,
         reports: Reports::default(),
         runs_on,
+        concurrency: None,
     };
     for (key, value) in entries {
         match key.name.as_str() {
@@ -115,6 +117,9 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
             "inputs" => job.inputs = c.globs(value, "`inputs`"),
             "cache" => job.cache = cache(c, key, value),
             "reports" => job.reports = reports(c, value),
+            "concurrency" => {
+                job.concurrency = concurrency::read(c, key, value, Field::JobConcurrency)
+            }
             _ => {}
         }
     }

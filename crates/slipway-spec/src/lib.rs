@@ -12,6 +12,7 @@
 //! ```
 
 mod check;
+mod concurrency;
 mod container;
 mod cron;
 mod diagnostic;
@@ -21,11 +22,13 @@ mod graph;
 mod job;
 mod matrix;
 pub mod model;
+mod pattern;
 mod pipeline;
 mod position;
 mod refs;
 mod schema;
 mod suggest;
+mod trigger;
 pub mod yaml;
 
 pub use check::MAX_RETRY;
@@ -33,6 +36,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use matrix::{ExpandError, MAX_COMBINATIONS};
 pub use model::*;
 pub use schema::json_schema;
+pub use trigger::{Match, TriggerEvent};
 
 /// Largest pipeline file accepted (4 MiB); larger input is refused without being parsed.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;

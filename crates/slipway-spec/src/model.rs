@@ -27,8 +27,24 @@ pub struct Pipeline {
     pub on: Triggers,
     /// `env:` at the top level, seen by every job and step.
     pub env: Env,
+    /// `concurrency:` of the whole run: at most one run of the group at a time.
+    pub concurrency: Option<Concurrency>,
     /// `jobs:`, in file order.
     pub jobs: Vec<Job>,
+}
+
+/// `concurrency:`, as in GitHub Actions: runs (or jobs) whose rendered `group` is equal run one
+/// at a time. A newcomer waits for the one in progress, or cancels it with
+/// `cancel-in-progress: true`; of several waiting, only the newest is kept.
+#[derive(Clone, Debug)]
+pub struct Concurrency {
+    /// `group:` (or the whole value in the string form). A template that may use `git`,
+    /// `inputs` and `env`, and at job level `matrix`; never blank.
+    pub group: Template,
+    /// `cancel-in-progress:` (default false).
+    pub cancel_in_progress: bool,
+    /// Where `concurrency` is written.
+    pub span: Span,
 }
 
 impl Pipeline {
@@ -67,8 +83,10 @@ pub struct Triggers {
     pub manual: Option<Manual>,
 }
 
-/// Ref and path filters of a push, pull request or tag trigger. Each list holds glob patterns
-/// that have been checked to compile; an empty list means "no constraint".
+/// Ref and path filters of a push, pull request or tag trigger. Each list holds patterns (see
+/// [`Triggers::matches`] and docs/pipeline.md) that have been checked to compile; an empty list
+/// means "no constraint". `push` and `pull_request` use only `branches*` and `paths*`, `tag`
+/// only `tags*`; a list and its `-ignore` twin are never both set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RefFilter {
     /// `branches:`.
@@ -170,6 +188,8 @@ pub struct Job {
     pub reports: Reports,
     /// `runs-on:` with `image:`, `services:`, `resources:` and `pull:`: where the steps run.
     pub runs_on: RunsOn,
+    /// `concurrency:` of this job (each matrix instance renders its own group).
+    pub concurrency: Option<Concurrency>,
 }
 
 /// `runs-on:`: where a job's steps run.

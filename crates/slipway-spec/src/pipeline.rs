@@ -8,10 +8,11 @@ use crate::model::{
     Env, EnvVar, InputKind, Manual, ManualInput, Pipeline, RefFilter, Schedule, Triggers,
 };
 use crate::schema::{
-    FILTER_KEYS, INPUT_KEYS, MANUAL_KEYS, PIPELINE_KEYS, SCHEDULE_KEYS, TRIGGER_KEYS, names,
+    BRANCH_FILTER_KEYS, INPUT_KEYS, KeyDef, MANUAL_KEYS, PIPELINE_KEYS, SCHEDULE_KEYS,
+    TAG_FILTER_KEYS, TRIGGER_KEYS, names,
 };
 use crate::yaml::{Node, NodeKind};
-use crate::{graph, job};
+use crate::{concurrency, graph, job};
 
 /// Reads the whole document. Errors are left in the checker.
 pub(crate) fn read(c: &mut Checker<'_>, root: &Node) -> Pipeline {
@@ -19,6 +20,7 @@ pub(crate) fn read(c: &mut Checker<'_>, root: &Node) -> Pipeline {
         name: None,
         on: Triggers::default(),
         env: Vec::new(),
+        concurrency: None,
         jobs: Vec::new(),
     };
     let Some(entries) = c.map(root, "the pipeline file") else {
@@ -31,6 +33,9 @@ pub(crate) fn read(c: &mut Checker<'_>, root: &Node) -> Pipeline {
             "name" => pipeline.name = c.text(value, "`name`"),
             "on" => pipeline.on = triggers(c, value),
             "env" => pipeline.env = env(c, value, Field::PipelineEnv),
+            "concurrency" => {
+                pipeline.concurrency = concurrency::read(c, key, value, Field::PipelineConcurrency)
+            }
             "jobs" => {
                 has_jobs = true;
                 pipeline.jobs = job::read_all(c, value);
@@ -108,11 +113,11 @@ fn triggers(c: &mut Checker<'_>, node: &Node) -> Triggers {
             c.check_keys(entries, TRIGGER_KEYS, "`on`");
             for (key, value) in entries {
                 match key.name.as_str() {
-                    "push" => triggers.push = Some(ref_filter(c, value, "`on.push`")),
+                    "push" => triggers.push = Some(ref_filter(c, value, "push")),
                     "pull_request" => {
-                        triggers.pull_request = Some(ref_filter(c, value, "`on.pull_request`"))
+                        triggers.pull_request = Some(ref_filter(c, value, "pull_request"))
                     }
-                    "tag" => triggers.tag = Some(ref_filter(c, value, "`on.tag`")),
+                    "tag" => triggers.tag = Some(ref_filter(c, value, "tag")),
                     "schedule" => triggers.schedule = schedule(c, value),
                     "manual" => triggers.manual = Some(manual(c, value)),
                     _ => {}
@@ -139,11 +144,21 @@ fn triggers(c: &mut Checker<'_>, node: &Node) -> Triggers {
     triggers
 }
 
-fn ref_filter(c: &mut Checker<'_>, node: &Node, what: &str) -> RefFilter {
+/// The filters of trigger `name` (`push`, `pull_request` or `tag`).
+fn ref_filter(c: &mut Checker<'_>, node: &Node, name: &str) -> RefFilter {
+    let what = format!("`on.{name}`");
+    let allowed: &[KeyDef] = if name == "tag" {
+        TAG_FILTER_KEYS
+    } else {
+        BRANCH_FILTER_KEYS
+    };
     let mut filter = RefFilter::default();
-    let entries = c.optional_map(node, what);
-    c.check_keys(entries, FILTER_KEYS, what);
+    let entries = c.optional_map(node, &what);
     for (key, value) in entries {
+        if !allowed.iter().any(|k| k.name == key.name) {
+            misplaced_filter(c, key, allowed, &what);
+            continue;
+        }
         let list_what = format!("`{}`", key.name);
         let target = match key.name.as_str() {
             "branches" => &mut filter.branches,
@@ -154,13 +169,16 @@ fn ref_filter(c: &mut Checker<'_>, node: &Node, what: &str) -> RefFilter {
             "paths-ignore" => &mut filter.paths_ignore,
             _ => continue,
         };
-        *target = c.globs(value, &list_what);
+        *target = c.filter_patterns(value, &list_what);
     }
     for (include, ignore) in [
         ("branches", "branches-ignore"),
         ("tags", "tags-ignore"),
         ("paths", "paths-ignore"),
     ] {
+        if !allowed.iter().any(|k| k.name == include) {
+            continue;
+        }
         let both = entries.iter().any(|(k, _)| k.name == include)
             && entries.iter().any(|(k, _)| k.name == ignore);
         if let Some((key, _)) = entries.iter().find(|(k, _)| both && k.name == ignore) {
@@ -177,6 +195,44 @@ fn ref_filter(c: &mut Checker<'_>, node: &Node, what: &str) -> RefFilter {
         }
     }
     filter
+}
+
+/// A filter key that exists, but not for this trigger, gets a message saying where it belongs.
+fn misplaced_filter(c: &mut Checker<'_>, key: &crate::yaml::Key, allowed: &[KeyDef], what: &str) {
+    let width = key.name.chars().count();
+    let (message, help) = match key.name.as_str() {
+        "tags" | "tags-ignore" => (
+            format!(
+                "`{}` does not apply to {what}: tag pushes are the `tag` trigger",
+                key.name
+            ),
+            format!(
+                "move it to `on.tag`, e.g. `on: {{tag: {{{}: [\"v*\"]}}}}`",
+                key.name
+            ),
+        ),
+        "branches" | "branches-ignore" => (
+            format!(
+                "`{}` does not apply to {what}: a tag push has no branch",
+                key.name
+            ),
+            "filter tags with `tags` / `tags-ignore`; branch pushes are the `push` trigger"
+                .to_string(),
+        ),
+        "paths" | "paths-ignore" => (
+            format!(
+                "`{}` does not apply to {what}: a tag push has no changed paths",
+                key.name
+            ),
+            "remove it (GitHub Actions ignores path filters for tags too), or filter by `tags`"
+                .to_string(),
+        ),
+        _ => {
+            c.unknown_key(key, names(allowed), what);
+            return;
+        }
+    };
+    c.push(Diagnostic::new(key.span, width, message).help(help));
 }
 
 fn schedule(c: &mut Checker<'_>, node: &Node) -> Vec<crate::model::Schedule> {

@@ -24,30 +24,71 @@ pub(crate) const PIPELINE_KEYS: &[KeyDef] = &[
         "Environment for every job; may use `inputs`, `git`, `secrets`.",
         env,
     ),
+    key(
+        "concurrency",
+        "Runs of the same group run one at a time; may use `git`, `inputs`, `env`.",
+        concurrency,
+    ),
     key("jobs", "The jobs, by id.", jobs),
 ];
 
+pub(crate) const CONCURRENCY_KEYS: &[KeyDef] = &[
+    key(
+        "group",
+        "The group name, a template; equal names run one at a time.",
+        string,
+    ),
+    key(
+        "cancel-in-progress",
+        "Cancel the run or job in progress instead of waiting for it (default false).",
+        boolean,
+    ),
+];
+
 pub(crate) const TRIGGER_KEYS: &[KeyDef] = &[
-    key("push", "Branch pushes.", ref_filter_or_null),
-    key("pull_request", "Pull requests.", ref_filter_or_null),
-    key("tag", "Tag pushes.", ref_filter_or_null),
+    key("push", "Branch pushes.", branch_filter_or_null),
+    key(
+        "pull_request",
+        "Pull requests; `branches` filters the target branch.",
+        branch_filter_or_null,
+    ),
+    key("tag", "Tag pushes.", tag_filter_or_null),
     key("schedule", "Cron schedules (UTC).", schedule),
     key("manual", "Runs started by hand, with typed inputs.", manual),
 ];
 
-pub(crate) const FILTER_KEYS: &[KeyDef] = &[
-    key("branches", "Branch globs to include.", string_list),
-    key("branches-ignore", "Branch globs to exclude.", string_list),
-    key("tags", "Tag globs to include.", string_list),
-    key("tags-ignore", "Tag globs to exclude.", string_list),
+pub(crate) const BRANCH_FILTER_KEYS: &[KeyDef] = &[
+    key(
+        "branches",
+        "Branch patterns, in order; `!pattern` excludes again.",
+        string_list,
+    ),
+    key(
+        "branches-ignore",
+        "Branch patterns that do not start a run.",
+        string_list,
+    ),
     key(
         "paths",
-        "Changed-path globs; the run starts only if one matches.",
+        "Changed-path patterns; the run starts only if a changed path is selected.",
         string_list,
     ),
     key(
         "paths-ignore",
-        "Changed-path globs that do not start a run.",
+        "Changed-path patterns; the run starts only if a changed path is not ignored.",
+        string_list,
+    ),
+];
+
+pub(crate) const TAG_FILTER_KEYS: &[KeyDef] = &[
+    key(
+        "tags",
+        "Tag patterns, in order; `!pattern` excludes again.",
+        string_list,
+    ),
+    key(
+        "tags-ignore",
+        "Tag patterns that do not start a run.",
         string_list,
     ),
 ];
@@ -140,6 +181,11 @@ pub(crate) const JOB_KEYS: &[KeyDef] = &[
         "pull",
         "When images are pulled: `if-missing` (default), `always`, `never` (`runs-on: docker`).",
         pull,
+    ),
+    key(
+        "concurrency",
+        "Instances of the same group run one at a time; may use `git`, `inputs`, `env`, `matrix`.",
+        concurrency,
     ),
 ];
 
@@ -330,8 +376,17 @@ fn triggers() -> Value {
         object(TRIGGER_KEYS, &[]),
     ]})
 }
-fn ref_filter_or_null() -> Value {
-    json!({"oneOf": [{"type": "null"}, object(FILTER_KEYS, &[])]})
+fn branch_filter_or_null() -> Value {
+    json!({"oneOf": [{"type": "null"}, object(BRANCH_FILTER_KEYS, &[])]})
+}
+fn tag_filter_or_null() -> Value {
+    json!({"oneOf": [{"type": "null"}, object(TAG_FILTER_KEYS, &[])]})
+}
+fn concurrency() -> Value {
+    json!({"oneOf": [
+        {"type": "string", "minLength": 1},
+        object(CONCURRENCY_KEYS, &["group"]),
+    ]})
 }
 fn schedule() -> Value {
     json!({"type": "array", "items": object(SCHEDULE_KEYS, &["cron"])})

@@ -85,6 +85,7 @@ fn render(p: &Pipeline) -> String {
             })).collect::<Vec<_>>()),
         },
         "env": env(&p.env),
+        "concurrency": p.concurrency.as_ref().map(concurrency),
         "jobs": p.jobs.iter().map(job).collect::<Vec<_>>(),
     });
     serde_json::to_string_pretty(&value).unwrap_or_default()
@@ -99,6 +100,10 @@ fn filter(f: &RefFilter) -> Value {
         "branches": f.branches, "branches_ignore": f.branches_ignore, "tags": f.tags,
         "tags_ignore": f.tags_ignore, "paths": f.paths, "paths_ignore": f.paths_ignore,
     })
+}
+
+fn concurrency(c: &Concurrency) -> Value {
+    json!({"group": c.group.source(), "cancel_in_progress": c.cancel_in_progress, "at": at(c.span)})
 }
 
 fn env(env: &Env) -> Value {
@@ -129,6 +134,7 @@ fn job(j: &Job) -> Value {
         "reports": {"junit": j.reports.junit},
         "steps": j.steps.iter().map(step).collect::<Vec<_>>(),
         "runs_on": runs_on(&j.runs_on),
+        "concurrency": j.concurrency.as_ref().map(concurrency),
     })
 }
 

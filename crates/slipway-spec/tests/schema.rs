@@ -49,10 +49,17 @@ fn schema_describes_every_job_key() {
         "services",
         "resources",
         "pull",
+        "concurrency",
     ] {
         assert!(
             job.get(key).is_some(),
             "job key {key} missing from the schema"
         );
     }
+    assert!(schema["properties"]["concurrency"].is_object());
+    let on = &schema["properties"]["on"]["oneOf"][2]["properties"];
+    let tag_filter = &on["tag"]["oneOf"][1]["properties"];
+    assert!(tag_filter.get("tags").is_some() && tag_filter.get("branches").is_none());
+    let push_filter = &on["push"]["oneOf"][1]["properties"];
+    assert!(push_filter.get("paths").is_some() && push_filter.get("tags").is_none());
 }
