@@ -1,18 +1,15 @@
 //! [`Mirror`]: a bare copy of a followed repository in the server's data directory.
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::command::{self, Context, GitOptions, io_error, unexpected};
+use crate::paths::{ChangedPaths, parse_name_status};
 use crate::redact::{redact, url_secret};
 use crate::refs::Refs;
 use crate::validate::{self, is_zero_sha};
 use crate::{GitError, checkout};
-
-/// Most paths [`Mirror::changed_paths`] returns; beyond it the list is marked truncated.
-pub const MAX_CHANGED_PATHS: usize = 10_000;
 
 /// Output accepted from commands whose output grows with the repository (refs, paths).
 const LARGE_OUTPUT: usize = 64 << 20;
@@ -39,16 +36,6 @@ impl fmt::Debug for Mirror {
             .field("options", &self.options)
             .finish()
     }
-}
-
-/// The paths a range of commits touched; see [`Mirror::changed_paths`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChangedPaths {
-    /// Paths, sorted and without duplicates; both sides of a rename.
-    pub paths: Vec<String>,
-    /// More paths changed than listed (over [`MAX_CHANGED_PATHS`], or too much output): a path
-    /// filter that matches none of `paths` should be treated as matching.
-    pub truncated: bool,
 }
 
 impl Mirror {
@@ -525,41 +512,6 @@ fn insert_ref(refs: &mut Refs, name: &str, commit: String) {
     }
 }
 
-/// Reads `git log -z --name-status` output: a status token (`M`, `A`, `D`, `T`, `R100`,
-/// `C75`, …) then one path, or two for renames and copies.
-fn parse_name_status(out: &[u8], output_truncated: bool) -> ChangedPaths {
-    let complete = if output_truncated {
-        // The last token may be cut in the middle: keep only whole ones.
-        out.iter()
-            .rposition(|&b| b == 0)
-            .map_or(&out[..0], |end| &out[..end])
-    } else {
-        out
-    };
-    let mut tokens = complete.split(|&b| b == 0).filter(|t| !t.is_empty());
-    let mut paths = BTreeSet::new();
-    let mut truncated = output_truncated;
-    'statuses: while let Some(status) = tokens.next() {
-        let count = if matches!(status.first(), Some(b'R' | b'C')) {
-            2
-        } else {
-            1
-        };
-        for path in tokens.by_ref().take(count) {
-            let path = String::from_utf8_lossy(path);
-            if paths.len() >= MAX_CHANGED_PATHS && !paths.contains(path.as_ref()) {
-                truncated = true;
-                break 'statuses;
-            }
-            paths.insert(path.into_owned());
-        }
-    }
-    ChangedPaths {
-        paths: paths.into_iter().collect(),
-        truncated,
-    }
-}
-
 fn is_empty_or_missing(dir: &Path) -> std::io::Result<bool> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => Ok(entries.next().is_none()),
@@ -581,38 +533,5 @@ async fn remove_dir_if_present(dir: &Path) -> std::io::Result<()> {
     match tokio::fs::remove_dir_all(dir).await {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_name_status_with_renames() {
-        let out = b"M\0b\0A\0f\0R100\0a\0c\0M\0b\0C75\0x\0y\0";
-        let parsed = parse_name_status(out, false);
-        assert_eq!(parsed.paths, ["a", "b", "c", "f", "x", "y"]);
-        assert!(!parsed.truncated);
-    }
-
-    #[test]
-    fn truncated_output_drops_the_partial_token() {
-        let parsed = parse_name_status(b"M\0abc\0M\0ab", true);
-        assert_eq!(parsed.paths, ["abc"]);
-        assert!(parsed.truncated);
-        assert_eq!(parse_name_status(b"M\0", true).paths, Vec::<String>::new());
-        assert_eq!(parse_name_status(b"", false), ChangedPaths::default());
-    }
-
-    #[test]
-    fn caps_the_number_of_paths() {
-        let mut out = Vec::new();
-        for i in 0..MAX_CHANGED_PATHS + 5 {
-            out.extend_from_slice(format!("A\0p{i}\0").as_bytes());
-        }
-        let parsed = parse_name_status(&out, false);
-        assert_eq!(parsed.paths.len(), MAX_CHANGED_PATHS);
-        assert!(parsed.truncated);
     }
 }
