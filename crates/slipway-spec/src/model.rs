@@ -34,8 +34,8 @@ pub struct Pipeline {
 }
 
 /// `concurrency:`, as in GitHub Actions: runs (or jobs) whose rendered `group` is equal run one
-/// at a time. A newcomer waits for the one in progress, or cancels it with
-/// `cancel-in-progress: true`; of several waiting, only the newest is kept.
+/// at a time. With `cancel-in-progress: true` a newcomer cancels the one in progress; without
+/// it, newcomers queue in commit order (docs/pipeline.md, "Concurrency").
 #[derive(Clone, Debug)]
 pub struct Concurrency {
     /// `group:` (or the whole value in the string form). A template that may use `git`,
