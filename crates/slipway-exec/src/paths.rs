@@ -25,6 +25,19 @@ pub(crate) fn normalise_relative(rel: &str) -> Result<PathBuf, String> {
     Ok(out)
 }
 
+/// The working directory of a step: the root, or `workdir` under it, which must be a
+/// directory that does not leave the root. The error is phrased for the step's log.
+pub(crate) fn step_cwd(root: &Path, workdir: Option<&str>) -> Result<PathBuf, String> {
+    match workdir {
+        None => Ok(root.to_path_buf()),
+        Some(dir) => match resolve_inside(root, dir) {
+            Ok(cwd) if cwd.is_dir() => Ok(cwd),
+            Ok(_) => Err(format!("workdir `{dir}` is not a directory")),
+            Err(e) => Err(format!("workdir {e}")),
+        },
+    }
+}
+
 /// Resolves `rel` under `root` (which must be canonical), following symlinks, and refuses a
 /// result outside the root. The path must exist.
 pub(crate) fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf, String> {

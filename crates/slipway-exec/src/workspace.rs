@@ -183,9 +183,20 @@ fn spawn(
 }
 
 /// A script too long for the command line, written to a temporary file removed on drop.
-struct ScriptFile(PathBuf);
+pub(crate) struct ScriptFile(PathBuf);
 
 impl ScriptFile {
+    /// Writes `script` to `path`.
+    pub(crate) fn write_at(path: PathBuf, script: &str) -> Result<ScriptFile, String> {
+        std::fs::write(&path, script)
+            .map_err(|e| format!("cannot write the step's script to {}: {e}", path.display()))?;
+        Ok(ScriptFile(path))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
     fn write(script: &str) -> Result<ScriptFile, String> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -194,10 +205,7 @@ impl ScriptFile {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let path = std::env::temp_dir().join(name);
-        std::fs::write(&path, script)
-            .map_err(|e| format!("cannot write the step's script to {}: {e}", path.display()))?;
-        Ok(ScriptFile(path))
+        ScriptFile::write_at(std::env::temp_dir().join(name), script)
     }
 }
 
@@ -224,15 +232,9 @@ impl Workspace for LocalWorkspace {
                 "the step asks for image `{image}`, but this workspace runs local processes only"
             ));
         }
-        let cwd = match cmd.workdir {
-            None => self.root.clone(),
-            Some(dir) => match resolve_inside(&self.root, dir) {
-                Ok(cwd) if cwd.is_dir() => cwd,
-                Ok(_) => {
-                    return StepExit::SpawnFailed(format!("workdir `{dir}` is not a directory"));
-                }
-                Err(e) => return StepExit::SpawnFailed(format!("workdir {e}")),
-            },
+        let cwd = match crate::paths::step_cwd(&self.root, cmd.workdir) {
+            Ok(cwd) => cwd,
+            Err(message) => return StepExit::SpawnFailed(message),
         };
         let mut script_file = None;
         let (started, stdout, stderr) = match self.start(&cmd, &cwd, &mut script_file) {

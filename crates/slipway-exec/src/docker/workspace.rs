@@ -19,7 +19,7 @@ use super::image;
 use super::job::{JobContext, JobObjects};
 use super::step_container;
 use crate::LocalWorkspace;
-use crate::paths::resolve_inside;
+use crate::workspace::ScriptFile;
 
 /// Longest script passed as an argument; Linux refuses a single argument over 128 KiB, so a
 /// longer one is written to a file in the (mounted) output directory.
@@ -84,10 +84,8 @@ impl DockerWorkspace {
                 .dir()
                 .and_then(|d| d.script_path(self.next_step))
                 .map_err(|e| e.0)?;
-            std::fs::write(&path, cmd.script).map_err(|e| {
-                format!("cannot write the step's script to {}: {e}", path.display())
-            })?;
-            (path.to_string_lossy().into_owned(), Some(ScriptFile(path)))
+            let file = ScriptFile::write_at(path, cmd.script)?;
+            (file.path().to_string_lossy().into_owned(), Some(file))
         };
         let argv = match (cmd.shell, file.is_some()) {
             (Shell::Sh, false) => vec!["sh".into(), "-e".into(), "-c".into(), inline],
@@ -167,15 +165,6 @@ struct StepProcess {
     cwd: PathBuf,
 }
 
-/// A script file removed on drop.
-struct ScriptFile(PathBuf);
-
-impl Drop for ScriptFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 impl Workspace for DockerWorkspace {
     fn root(&self) -> &Path {
         &self.root
@@ -188,15 +177,9 @@ impl Workspace for DockerWorkspace {
         sink: &mut dyn LineSink,
         cancel: &CancelSignal,
     ) -> StepExit {
-        let cwd = match cmd.workdir {
-            None => self.root.to_path_buf(),
-            Some(dir) => match resolve_inside(&self.root, dir) {
-                Ok(cwd) if cwd.is_dir() => cwd,
-                Ok(_) => {
-                    return StepExit::SpawnFailed(format!("workdir `{dir}` is not a directory"));
-                }
-                Err(e) => return StepExit::SpawnFailed(format!("workdir {e}")),
-            },
+        let cwd = match crate::paths::step_cwd(&self.root, cmd.workdir) {
+            Ok(cwd) => cwd,
+            Err(message) => return StepExit::SpawnFailed(message),
         };
         let (argv, script_file) = match self.argv(&cmd) {
             Ok(argv) => argv,
