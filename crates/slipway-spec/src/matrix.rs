@@ -13,7 +13,7 @@ pub const MAX_PRODUCT: usize = 16 * MAX_COMBINATIONS;
 /// Why a matrix cannot be expanded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExpandError {
-    /// The cartesian product of the axes is larger than [`MAX_PRODUCT`].
+    /// The cartesian product of the axes is larger than the expansion will build (`MAX_PRODUCT`).
     ProductTooLarge(Option<usize>),
     /// The expansion yields more than [`MAX_COMBINATIONS`] combinations.
     TooManyCombinations(usize),
