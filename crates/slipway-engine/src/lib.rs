@@ -18,5 +18,6 @@ pub use events::{Event, EventSink, Silent};
 pub use job::{JobOutcome, Upstream, run_job};
 pub use plan::Plan;
 pub use run::{
-    Engine, EngineError, Launcher, LocalLauncher, RunContext, RunOptions, now_ms, run_with,
+    Engine, EngineError, Launcher, LocalLauncher, RunContext, RunOptions, Start, now_ms,
+    retry_records, run_with,
 };

@@ -122,6 +122,10 @@ pub enum Record {
         outputs: Vec<(String, String)>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// What the job stored, so a resumed run can hand them to the jobs
+        /// that need it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        artifacts: Vec<ArtifactRecord>,
     },
     CancelRequested {
         at_ms: u64,

@@ -199,15 +199,60 @@ impl<E: Executor, S: Store> Engine<E, S> {
             pipeline,
             plan,
             options,
+            Start::New,
             cancel,
         )
         .await
     }
 }
 
+/// Where a run starts from.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// A new run; the store numbers it.
+    New,
+    /// An existing run, from its records: after a restart, or to retry some
+    /// of its jobs (see [`retry_records`]). Jobs recorded as finished keep
+    /// their results and outputs; jobs recorded as started but never
+    /// finished are launched again.
+    Resume { run: String, records: Vec<Record> },
+}
+
+/// The records of `run` with the jobs `retry` (plan indexes) and everything
+/// downstream of them forgotten, so that resuming runs them again while the
+/// jobs that passed keep their results.
+pub fn retry_records(plan: &Plan, records: &[Record], retry: &[usize]) -> Vec<Record> {
+    let mut forget = vec![false; plan.jobs.len()];
+    let mut stack: Vec<usize> = retry
+        .iter()
+        .copied()
+        .filter(|&j| j < forget.len())
+        .collect();
+    while let Some(job) = stack.pop() {
+        if !forget[job] {
+            forget[job] = true;
+            stack.extend(plan.jobs[job].dependents.iter().copied());
+        }
+    }
+    let forgotten = |job: &usize| forget.get(*job).copied().unwrap_or(false);
+    records
+        .iter()
+        .filter(|record| match record {
+            Record::JobStarted { job, .. }
+            | Record::JobSkipped { job, .. }
+            | Record::StepStarted { job, .. }
+            | Record::StepFinished { job, .. }
+            | Record::JobFinished { job, .. } => !forgotten(job),
+            Record::CancelRequested { .. } | Record::RunFinished { .. } => false,
+        })
+        .cloned()
+        .collect()
+}
+
 /// Runs `plan` of `pipeline` to its end, recording through `store` and
 /// starting jobs through `launcher`: the one dispatcher of `slipway run` and
 /// the server.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_with<R: RunStore, L: Launcher>(
     store: Arc<R>,
     launcher: Arc<L>,
@@ -215,18 +260,11 @@ pub async fn run_with<R: RunStore, L: Launcher>(
     pipeline: Arc<Pipeline>,
     plan: Plan,
     options: RunOptions,
+    start: Start,
     mut cancel: CancelSignal,
 ) -> Result<RunSummary, EngineError> {
     {
         let started = Instant::now();
-        let meta = RunMeta {
-            pipeline: pipeline.name.clone().unwrap_or_default(),
-            file: options.file.clone(),
-            started_ms: now_ms(),
-            git: options.git.clone(),
-            jobs: plan.jobs.iter().map(|j| j.key.clone()).collect(),
-        };
-        let run = store.begin_run(&meta).await?;
         let continue_on_error: Vec<bool> = plan
             .jobs
             .iter()
@@ -236,7 +274,25 @@ pub async fn run_with<R: RunStore, L: Launcher>(
             parallelism: options.parallelism,
             fail_fast: options.fail_fast,
         };
-        let mut scheduler = Scheduler::new(&plan, &continue_on_error, scheduler_options);
+        let (run, mut scheduler, records, interrupted) = match start {
+            Start::New => {
+                let meta = RunMeta {
+                    pipeline: pipeline.name.clone().unwrap_or_default(),
+                    file: options.file.clone(),
+                    started_ms: now_ms(),
+                    git: options.git.clone(),
+                    jobs: plan.jobs.iter().map(|j| j.key.clone()).collect(),
+                };
+                let run = store.begin_run(&meta).await?;
+                let scheduler = Scheduler::new(&plan, &continue_on_error, scheduler_options);
+                (run, scheduler, Vec::new(), Vec::new())
+            }
+            Start::Resume { run, records } => {
+                let (scheduler, interrupted) =
+                    Scheduler::restore(&plan, &continue_on_error, scheduler_options, &records);
+                (run, scheduler, records, interrupted)
+            }
+        };
         let (context, env_failure) =
             RunContext::new(run.clone(), pipeline.clone(), plan, events.clone(), options);
         let shared = Arc::new(context);
@@ -263,9 +319,15 @@ pub async fn run_with<R: RunStore, L: Launcher>(
             done: done_tx,
             in_flight: 0,
         };
+        dispatcher.restore(&records);
         let mut external_open = true;
 
         let driven = async {
+            // Jobs a restart interrupted run again; the scheduler counts
+            // them as running already.
+            for job in interrupted {
+                dispatcher.launch(job);
+            }
             let actions = scheduler.start(&dispatcher.conditions());
             dispatcher.perform(actions).await?;
             if *cancel.borrow() {
@@ -359,6 +421,76 @@ struct Dispatcher<R: RunStore, L: Launcher> {
 }
 
 impl<R: RunStore, L: Launcher> Dispatcher<R, L> {
+    /// Hands a job to the launcher (its `JobStarted` is recorded already).
+    fn launch(&mut self, job: usize) {
+        self.started_at[job] = Some(Instant::now());
+        self.in_flight += 1;
+        let upstream = self.upstream(job);
+        let cancel = self.job_cancel.clone();
+        self.launcher
+            .launch(&self.shared, job, upstream, cancel, self.done.clone());
+    }
+
+    /// Takes the results of a resumed run's finished jobs from its records.
+    fn restore(&mut self, records: &[Record]) {
+        let plan = &self.shared.plan;
+        let mut started_ms = vec![None; plan.jobs.len()];
+        for record in records {
+            match record {
+                Record::JobStarted { job, at_ms } if *job < plan.jobs.len() => {
+                    started_ms[*job] = Some(*at_ms)
+                }
+                Record::JobSkipped { job, reason, .. } if *job < plan.jobs.len() => {
+                    self.finished[*job] = Some(Finished {
+                        result: JobResult::Skipped,
+                        outputs: Vec::new(),
+                        artifacts: Vec::new(),
+                    });
+                    self.summaries[*job] = Some(JobSummary {
+                        key: plan.jobs[*job].key.clone(),
+                        result: JobResult::Skipped,
+                        duration_ms: 0,
+                        cache: CacheStatus::Uncached,
+                        artifacts: Vec::new(),
+                        tests: None,
+                        error: Some(reason.clone()),
+                    });
+                }
+                Record::JobFinished {
+                    job,
+                    result,
+                    at_ms,
+                    cache,
+                    outputs,
+                    error,
+                    artifacts,
+                } if *job < plan.jobs.len() => {
+                    self.finished[*job] = Some(Finished {
+                        result: *result,
+                        outputs: outputs.clone(),
+                        artifacts: artifacts.clone(),
+                    });
+                    self.summaries[*job] = Some(JobSummary {
+                        key: plan.jobs[*job].key.clone(),
+                        result: *result,
+                        duration_ms: started_ms[*job].map_or(0, |s| at_ms.saturating_sub(s)),
+                        cache: cache.clone(),
+                        artifacts: artifacts.clone(),
+                        tests: None,
+                        error: error.clone(),
+                    });
+                    if *result == JobResult::Failure
+                        && !self.shared.pipeline.jobs[plan.jobs[*job].spec].continue_on_error
+                    {
+                        self.run_result = JobResult::Failure;
+                    }
+                }
+                Record::RunFinished { result, .. } => self.run_result = *result,
+                _ => {}
+            }
+        }
+    }
+
     fn conditions(&self) -> JobConditions<'_, R, L> {
         JobConditions { dispatcher: self }
     }
@@ -390,8 +522,6 @@ impl<R: RunStore, L: Launcher> Dispatcher<R, L> {
             match action {
                 Action::Start { job } => {
                     let key = &shared.plan.jobs[job].key;
-                    self.started_at[job] = Some(Instant::now());
-                    self.in_flight += 1;
                     shared.events.event(Event::JobStarted { job: key });
                     if let Some(error) = &self.env_failure {
                         let outcome = JobOutcome::failed(
@@ -399,17 +529,12 @@ impl<R: RunStore, L: Launcher> Dispatcher<R, L> {
                             CacheStatus::Uncached,
                             Instant::now(),
                         );
+                        self.started_at[job] = Some(Instant::now());
+                        self.in_flight += 1;
                         let _ = self.done.send((job, outcome));
                         continue;
                     }
-                    let upstream = self.upstream(job);
-                    self.launcher.launch(
-                        &shared,
-                        job,
-                        upstream,
-                        self.job_cancel.clone(),
-                        self.done.clone(),
-                    );
+                    self.launch(job);
                 }
                 Action::Finish {
                     job,
@@ -461,6 +586,7 @@ impl<R: RunStore, L: Launcher> Dispatcher<R, L> {
             cache: outcome.cache.clone(),
             outputs: outcome.outputs.clone(),
             error: outcome.error.clone(),
+            artifacts: outcome.artifacts.clone(),
         };
         self.store.record(&shared.run, &record).await?;
         let key = &shared.plan.jobs[job].key;

@@ -92,6 +92,7 @@ impl Action {
                 cache: CacheStatus::Uncached,
                 outputs: Vec::new(),
                 error: Some(reason.clone()),
+                artifacts: Vec::new(),
             },
             Action::CancelRunning => Record::CancelRequested { at_ms },
             Action::RunFinished { result } => Record::RunFinished {

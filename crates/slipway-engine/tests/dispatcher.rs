@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use slipway_engine::ports::{CancelSignal, RunStore, StoreError};
 use slipway_engine::records::{CacheStatus, JobResult, Record, RunMeta, RunSummary};
 use slipway_engine::{
-    JobOutcome, Launcher, Plan, RunContext, RunOptions, Silent, Upstream, run_with,
+    JobOutcome, Launcher, Plan, RunContext, RunOptions, Silent, Start, Upstream, retry_records,
+    run_with,
 };
 use slipway_spec::parse_pipeline;
 use tokio::sync::mpsc;
@@ -107,6 +108,7 @@ jobs:
         pipeline,
         plan,
         options,
+        Start::New,
         cancel,
     )
     .await
@@ -152,4 +154,177 @@ jobs:
             ..
         })
     ));
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        file: "slipway.yml".into(),
+        parallelism: 2,
+        fail_fast: false,
+        secrets: Vec::new(),
+        inputs: serde_json::Map::new(),
+        git: Default::default(),
+        restore_artifacts: true,
+    }
+}
+
+const FOUR_JOBS: &str = "
+jobs:
+  a: {steps: [{run: 'true'}]}
+  b: {needs: [a], steps: [{run: 'true'}]}
+  fail: {steps: [{run: 'true'}]}
+  after-fail: {needs: [fail], steps: [{run: 'true'}]}
+";
+
+/// A restarted dispatcher resumes from the records: finished jobs keep their
+/// results and outputs (and are not launched again), the job that was
+/// running when the records end is launched again, and the rest follow.
+#[tokio::test]
+async fn a_run_resumes_from_its_records() {
+    let pipeline = Arc::new(parse_pipeline(FOUR_JOBS, "slipway.yml").expect("valid"));
+    let plan = Plan::new(&pipeline);
+    // `a` finished with an output; `fail` had started when the process died.
+    let records = vec![
+        Record::JobStarted { job: 0, at_ms: 1 },
+        Record::JobStarted { job: 2, at_ms: 1 },
+        Record::JobFinished {
+            job: 0,
+            result: JobResult::Success,
+            at_ms: 5,
+            cache: CacheStatus::Uncached,
+            outputs: vec![("v".into(), "1".into())],
+            error: None,
+            artifacts: Vec::new(),
+        },
+    ];
+    let store = Arc::new(Records::default());
+    let launcher = Arc::new(Scripted::default());
+    let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let start = Start::Resume {
+        run: "7".into(),
+        records,
+    };
+    let summary = run_with(
+        store.clone(),
+        launcher.clone(),
+        Arc::new(Silent),
+        pipeline,
+        plan,
+        options(),
+        start,
+        cancel,
+    )
+    .await
+    .expect("run");
+    let launched: Vec<String> = launcher
+        .launched
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert!(
+        !launched.contains(&"a".to_string()),
+        "a finished before the restart: {launched:?}"
+    );
+    assert!(
+        launched.contains(&"fail".to_string()),
+        "the interrupted job runs again: {launched:?}"
+    );
+    let b_upstream = launcher
+        .launched
+        .lock()
+        .expect("lock")
+        .iter()
+        .find(|(k, _)| k == "b")
+        .map(|(_, u)| u.clone());
+    assert_eq!(
+        b_upstream.expect("b launched")[0].outputs,
+        vec![("v".to_string(), "1".to_string())]
+    );
+    let results: Vec<JobResult> = summary.jobs.iter().map(|j| j.result).collect();
+    assert_eq!(
+        results,
+        [
+            JobResult::Success,
+            JobResult::Success,
+            JobResult::Failure,
+            JobResult::Skipped
+        ]
+    );
+}
+
+/// Retrying a failed job keeps the results of the jobs that passed and runs
+/// the failed job and what depends on it again.
+#[tokio::test]
+async fn retry_runs_the_failed_job_and_its_dependents_only() {
+    let pipeline = Arc::new(parse_pipeline(FOUR_JOBS, "slipway.yml").expect("valid"));
+    let plan = Plan::new(&pipeline);
+    let store = Arc::new(Records::default());
+    let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let first = run_with(
+        store.clone(),
+        Arc::new(Scripted::default()),
+        Arc::new(Silent),
+        pipeline.clone(),
+        plan.clone(),
+        options(),
+        Start::New,
+        cancel.clone(),
+    )
+    .await
+    .expect("first run");
+    assert_eq!(first.result, JobResult::Failure);
+
+    let records = store.0.lock().expect("lock").clone();
+    let fail = plan
+        .jobs
+        .iter()
+        .position(|j| j.key == "fail")
+        .expect("fail job");
+    let kept = retry_records(&plan, &records, &[fail]);
+    assert!(!kept.iter().any(|r| matches!(r, Record::RunFinished { .. })));
+    let launcher = Arc::new(Scripted::default());
+    let start = Start::Resume {
+        run: "7".into(),
+        records: kept,
+    };
+    let retried = run_with(
+        store,
+        launcher.clone(),
+        Arc::new(Silent),
+        pipeline,
+        plan,
+        options(),
+        start,
+        cancel,
+    )
+    .await
+    .expect("retry");
+    let launched: Vec<String> = launcher
+        .launched
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(
+        launched,
+        ["fail"],
+        "only the failed job runs again (its dependent is skipped again)"
+    );
+    let results: Vec<(&str, JobResult)> = retried
+        .jobs
+        .iter()
+        .map(|j| (j.key.as_str(), j.result))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("a", JobResult::Success),
+            ("b", JobResult::Success),
+            ("fail", JobResult::Failure),
+            ("after-fail", JobResult::Skipped)
+        ]
+    );
 }

@@ -329,6 +329,7 @@ fn restore_from_records_resumes_where_the_run_stood() {
         cache: slipway_engine::records::CacheStatus::Uncached,
         outputs: vec![("v".into(), "1".into())],
         error: None,
+        artifacts: Vec::new(),
     });
     apply(
         s.job_finished(

@@ -37,6 +37,7 @@ fn finished(job: usize) -> Record {
         cache: CacheStatus::Uncached,
         outputs: vec![],
         error: None,
+        artifacts: vec![],
     }
 }
 

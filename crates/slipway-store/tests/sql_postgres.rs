@@ -215,9 +215,20 @@ async fn make() -> Fixture {
         NEXT.fetch_add(1, Ordering::SeqCst)
     );
     let admin_url = format!("postgres://slipway@127.0.0.1:{port}/postgres");
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to postgres");
+    // The server accepts TCP connections before it accepts sessions: retry
+    // while it answers "the database system is starting up" (57P03).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut admin = loop {
+        match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(connection) => break connection,
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("57P03") && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("connect to postgres: {e}"),
+        }
+    };
     // The name is made here of digits and letters only.
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)

@@ -217,6 +217,13 @@ fn sample_records() -> Vec<Record> {
             },
             outputs: vec![("version".to_string(), "1.2.3".to_string())],
             error: None,
+            artifacts: vec![ArtifactRecord {
+                name: "app".to_string(),
+                path: "dist/app".to_string(),
+                digest: Digest::of(b"app"),
+                size: 3,
+                kind: ArtifactKind::File,
+            }],
         },
         Record::JobSkipped {
             job: 1,
@@ -231,6 +238,7 @@ fn sample_records() -> Vec<Record> {
             cache: CacheStatus::Uncached,
             outputs: vec![],
             error: Some("timed out".to_string()),
+            artifacts: vec![],
         },
         Record::RunFinished {
             result: JobResult::Failure,

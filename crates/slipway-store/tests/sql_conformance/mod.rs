@@ -822,6 +822,7 @@ fn sample_records() -> Vec<Record> {
             },
             outputs: vec![("k".into(), "v'\"".into())],
             error: Some("exit 1".into()),
+            artifacts: Vec::new(),
         },
         Record::JobSkipped {
             job: 1,
