@@ -61,7 +61,12 @@ def progress(message: str) -> None:
 
 
 def run_measured(
-    argv: list[str], cwd: Path, label: str, stdout_path: Path | None = None, peak_rss: bool = False
+    argv: list[str],
+    cwd: Path,
+    label: str,
+    stdout_path: Path | None = None,
+    peak_rss: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Sample:
     """Runs argv once; returns its wall time and, with peak_rss, the peak
     resident memory of it and its descendants. Raises RunFailed on a non-zero
@@ -71,7 +76,8 @@ def run_measured(
     carries the interpreter's high-water mark across exec (Linux folds the old
     mm's hiwater into the process's maxrss), so it would read 20 MB for a 5 MB
     program. /usr/bin/time forks from a small process; without it, VmHWM of
-    the child (per address space, fresh after exec) is polled."""
+    the child (per address space, fresh after exec) is polled. env replaces
+    the environment (None: inherit this process's)."""
     rss_file = None
     if peak_rss and TIME_BINARY:
         rss_file = tempfile.NamedTemporaryFile(prefix="slipway-bench-rss-", delete=False)
@@ -81,7 +87,9 @@ def run_measured(
         stdout = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
         try:
             start = time.perf_counter()
-            proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=errors)
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=errors
+            )
             timer = threading.Timer(COMMAND_TIMEOUT_S, _terminate, (proc.pid,))
             timer.start()
             poller = HighWaterPoller(proc.pid) if peak_rss and not rss_file else None
