@@ -3,6 +3,8 @@
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 
+use memchr::memchr_iter;
+
 use crate::archive::{
     BlockInfo, ENTRY_LEN, FOOTER_LEN, FOOTER_MAGIC, SKIPPABLE_HEADER_LEN, SKIPPABLE_MAGIC, VERSION,
     fnv1a64, le_u32, le_u64,
@@ -137,14 +139,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
         if plain.len() as u64 != block.plain_len || !plain.ends_with(b"\n") {
             return Err(damaged("does not hold what its index says"));
         }
-        let mut lines = 0u64;
-        for record in records(&plain) {
-            if record.is_err() {
-                return Err(damaged("holds a malformed record"));
-            }
-            lines += 1;
-        }
-        if lines != block.line_count {
+        // Records are parsed when visited; counting newlines here is enough to trust the numbering.
+        if memchr_iter(b'\n', &plain).count() as u64 != block.line_count {
             return Err(damaged(
                 "holds a different number of lines than its index says",
             ));
@@ -184,8 +180,19 @@ impl<R: Read + Seek> LogSource for ArchiveReader<R> {
             let Some((_, plain)) = &self.cached else {
                 return Ok(());
             };
-            // Records were all checked by `load`.
-            for record in records(plain).skip(skip as usize).flatten() {
+            // `load` checked the block holds `line_count` newline-terminated records.
+            let start = match skip.checked_sub(1) {
+                None => 0,
+                Some(last_skipped) => memchr_iter(b'\n', plain)
+                    .nth(last_skipped as usize)
+                    .map_or(plain.len(), |newline| newline + 1),
+            };
+            for record in records(plain.get(start..).unwrap_or_default()) {
+                let Ok(record) = record else {
+                    return Err(invalid(format!(
+                        "damaged log archive: malformed record at line {line}"
+                    )));
+                };
                 if visit(line, record).is_break() {
                     return Ok(());
                 }
