@@ -150,7 +150,7 @@ def bench_trivial(ctx: Context, shape: str, number: str) -> None:
             except PeerUnavailable as failure:
                 ctx.results.peer_failed(failure)
             else:
-                gcl_cmd = [str(ctx.peers.npm_bin / "gitlab-ci-local"), "--cwd", str(dir), "--concurrency", "2"]
+                gcl_cmd = [str(ctx.peers.npm_bin / "gitlab-ci-local"), "--concurrency", "2"]  # in dir
                 bench.progress(f"    vs `{shlex.join(gcl_cmd)}`")
                 sides[GITLAB_CI_LOCAL] = peer_side(
                     GITLAB_CI_LOCAL, lambda: bench.run_measured(gcl_cmd, dir, "gitlab-ci-local", env=env).seconds
@@ -316,13 +316,18 @@ BENCHMARKS = {
 }
 
 
+def ratio_label(ratio: float) -> str:
+    """Two decimals, or three significant digits for a ratio under 0.1 (0.00× says nothing)."""
+    return f"{ratio:.2f}×" if ratio >= 0.1 else f"{ratio:.2g}×"
+
+
 def spread(samples: list[float]) -> str:
     return bench.spread(samples, 1, "s", 3)
 
 
 def print_report(command: str, info: list[tuple[str, str]], peers: tools.Peers, results: Results) -> None:
     headers = ["benchmark", "peer", "Slipway (median, min–max)", "peer (median, min–max)", "ratio Slipway/peer"]
-    table = [[r.benchmark, r.peer, spread(r.slipway), spread(r.theirs), f"{r.ratio():.2f}×"] for r in results.rows]
+    table = [[r.benchmark, r.peer, spread(r.slipway), spread(r.theirs), ratio_label(r.ratio())] for r in results.rows]
     versions = [(peer, version) for peer, version in peers.versions.items()]
     print()
     print("=" * 40, "results", "=" * 40)

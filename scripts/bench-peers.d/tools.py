@@ -149,7 +149,7 @@ def install_buildbot(peers: Peers) -> None:
     worker = run_tool(BUILDBOT, [str(venv / "bin" / "buildbot-worker"), "--version"], peers.env)
     twisted = next((line.split(":", 1)[1].strip() for line in master.splitlines() if line.startswith("Twisted")), "?")
     peers.versions[BUILDBOT] = (
-        f"{first_line(master)}, {first_line(worker)}, Twisted {twisted} (Python {first_line(run_tool(BUILDBOT, [str(venv / 'bin' / 'python'), '--version'], peers.env))})"
+        f"{first_line(master)}, {first_line(worker)}, Twisted {twisted} ({first_line(run_tool(BUILDBOT, [str(venv / 'bin' / 'python'), '--version'], peers.env))})"
     )
 
 
