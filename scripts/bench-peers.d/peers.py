@@ -29,7 +29,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -297,7 +296,8 @@ class Context:
         if peer in self.results.failed_peers:
             return False
         if peer not in self.peers.versions:
-            bench.progress(f"bench-peers: installing {peer} into {self.peers.root}")
+            where = "on this machine" if peer == MAKE else f"into {self.peers.root}"
+            bench.progress(f"bench-peers: installing {peer} {where}" if peer != MAKE else f"bench-peers: looking for {peer} {where}")
             started = time.perf_counter()
             try:
                 tools.INSTALLERS[peer](self.peers)
