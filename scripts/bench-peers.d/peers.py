@@ -329,47 +329,10 @@ def print_report(command: str, info: list[tuple[str, str]], peers: tools.Peers, 
     headers = ["benchmark", "peer", "Slipway (median, min–max)", "peer (median, min–max)", "ratio Slipway/peer"]
     table = [[r.benchmark, r.peer, spread(r.slipway), spread(r.theirs), ratio_label(r.ratio())] for r in results.rows]
     versions = [(peer, version) for peer, version in peers.versions.items()]
-    print()
-    print("=" * 40, "results", "=" * 40)
-    for key, value in info:
-        print(f"{key + ':':<24}{value}")
-    print(f"{'command:':<24}{command}")
-    for peer, version in versions:
-        print(f"{peer + ':':<24}{version}")
-    print()
-    widths = [max(len(h), *(len(row[i]) for row in table)) if table else len(h) for i, h in enumerate(headers)]
-    for row in [headers] + table:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-    for r in results.rows:
-        if r.note:
-            print(f"  {r.benchmark}: {r.note}")
-    for note in results.notes:
-        print(f"  {note}")
-    for failure in results.failures:
-        print(f"FAILED: {failure}")
-
-    print()
-    print("-" * 30, "markdown (for docs/PERFORMANCE.md)", "-" * 30)
-    print()
-    print(f"Measured with `{command}`.")
-    print()
-    for key, value in info:
-        print(f"- {key}: {value}")
-    print(f"- load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for peer, version in versions:
-        print(f"- {peer}: {version}")
-    print()
-    print("| " + " | ".join(headers) + " |")
-    print("|" + "|".join("---" for _ in headers) + "|")
-    for row in table:
-        print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-    print(f"| 5. rolling update, 10 hosts, batches of 2 | Ansible `serial: 2` | — | — | not available yet (needs deployments) |")
-    print()
-    for r in results.rows:
-        if r.note:
-            print(f"- *{r.benchmark}*: {r.note}")
-    for failure in results.failures:
-        print(f"- FAILED: {failure.splitlines()[0]}")
+    notes = [f"*{r.benchmark}*: {r.note}" for r in results.rows if r.note]
+    pending = [["5. rolling update, 10 hosts, batches of 2", "Ansible `serial: 2`", "—", "—", "not available yet (needs deployments)"]]
+    extra = [v for v in versions if v not in info]
+    bench.print_tables(command, info + extra, headers, table, notes, list(results.failures), pending)
 
 
 def main() -> int:

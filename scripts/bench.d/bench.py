@@ -486,26 +486,31 @@ def machine() -> list[tuple[str, str]]:
     ]
 
 
-def print_report(command: str, info: list[tuple[str, str]], results: Results) -> None:
-    headers = ["benchmark", "slipway (median, min–max)", "reference (median, min–max)", "ratio", "target", "result"]
-    table = [[r.benchmark, r.slipway, r.reference, r.ratio, r.target, verdict(r.met)] for r in results.rows]
+def print_tables(
+    command: str,
+    info: list[tuple[str, str]],
+    headers: list[str],
+    table: list[list[str]],
+    notes: list[str],
+    failures: list[str],
+    markdown_only_rows: list[list[str]] | None = None,
+) -> None:
+    """Prints the results as a text table, then as markdown for docs/PERFORMANCE.md."""
     widths = [max(len(h), *(len(row[i]) for row in table)) if table else len(h) for i, h in enumerate(headers)]
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     print()
     print("=" * 40, "results", "=" * 40)
     for key, value in info:
         print(f"{key + ':':<24}{value}")
-    print(f"{'load average at end:':<24}{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'load average at end:':<24}{load}")
     print(f"{'command:':<24}{command}")
     print()
     for row in [headers] + table:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-    for r in results.rows:
-        if r.note:
-            print(f"  {r.benchmark}: {r.note}")
-    for note in results.notes:
+    for note in notes:
         print(f"  {note}")
-    for failure in results.failures:
+    for failure in failures:
         print(f"FAILED: {failure}")
 
     print()
@@ -515,20 +520,24 @@ def print_report(command: str, info: list[tuple[str, str]], results: Results) ->
     print()
     for key, value in info:
         print(f"- {key}: {value}")
-    print(f"- load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"- load average at end: {load}")
     print()
     print("| " + " | ".join(headers) + " |")
     print("|" + "|".join("---" for _ in headers) + "|")
-    for row in table:
+    for row in table + (markdown_only_rows or []):
         print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
     print()
-    for r in results.rows:
-        if r.note:
-            print(f"- *{r.benchmark}*: {r.note}")
-    for note in results.notes:
+    for note in notes:
         print(f"- {note}")
-    for failure in results.failures:
+    for failure in failures:
         print(f"- FAILED: {failure.splitlines()[0]}")
+
+
+def print_report(command: str, info: list[tuple[str, str]], results: Results) -> None:
+    headers = ["benchmark", "slipway (median, min–max)", "reference (median, min–max)", "ratio", "target", "result"]
+    table = [[r.benchmark, r.slipway, r.reference, r.ratio, r.target, verdict(r.met)] for r in results.rows]
+    notes = [f"*{r.benchmark}*: {r.note}" for r in results.rows if r.note] + list(results.notes)
+    print_tables(command, info, headers, table, notes, list(results.failures))
 
 
 def main() -> int:
