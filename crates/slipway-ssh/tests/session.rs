@@ -297,3 +297,43 @@ async fn hostile_target_fields_are_rejected() {
     let r = SshSession::connect(&target, &sshd.control_dir()).await;
     assert!(matches!(r, Err(SshError::InvalidTarget { .. })), "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_master_is_an_error_not_a_second_connection() {
+    let sshd = Sshd::start();
+    let s = connect(&sshd).await;
+    // End the master behind the session's back.
+    let stopped = std::process::Command::new("ssh")
+        .args(["-F", "/dev/null", "-o"])
+        .arg(format!("ControlPath={}", s.control_path().display()))
+        .args(["-O", "exit", "127.0.0.1"])
+        .output();
+    assert!(
+        matches!(stopped, Ok(ref o) if o.status.success()),
+        "{stopped:?}"
+    );
+    let mut gone = false;
+    for _ in 0..100 {
+        if sshd.established_connections() == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the master's connection is still open");
+    let r = s.run("echo hi", &[], None, None, &mut |_, _| {}).await;
+    assert!(matches!(r, Err(SshError::ConnectionLost { .. })), "{r:?}");
+    assert_eq!(
+        sshd.established_connections(),
+        0,
+        "run opened a connection of its own"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_killed_by_a_signal_reports_128_plus_the_signal() {
+    let sshd = Sshd::start();
+    let s = connect(&sshd).await;
+    let (out, _) = run(&s, "kill -9 $$", &[], None).await;
+    assert_eq!(out.exit, RemoteExit::Code(128 + 9));
+}
