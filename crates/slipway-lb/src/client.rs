@@ -76,22 +76,15 @@ impl HaproxyClient {
     pub async fn server(&self, backend: &str, server: &str) -> Result<ServerState> {
         check_name("server", server)?;
         let servers = self.servers(backend).await?;
-        let known = || servers.iter().map(|s| s.name.clone()).collect();
-        match servers.iter().position(|s| s.name == server) {
-            Some(at) => servers
-                .get(at)
-                .cloned()
-                .ok_or_else(|| LbError::UnknownServer {
-                    backend: backend.to_owned(),
-                    server: server.to_owned(),
-                    known: known(),
-                }),
-            None => Err(LbError::UnknownServer {
+        let known = servers.iter().map(|s| s.name.clone()).collect();
+        servers
+            .into_iter()
+            .find(|s| s.name == server)
+            .ok_or_else(|| LbError::UnknownServer {
                 backend: backend.to_owned(),
                 server: server.to_owned(),
-                known: known(),
-            }),
-        }
+                known,
+            })
     }
 
     /// Sets the admin state: `set server BACKEND/SERVER state ready|drain|maint`.

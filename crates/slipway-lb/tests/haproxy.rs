@@ -345,3 +345,27 @@ async fn apply_restores_intent_after_a_reload() {
     assert!(matches!(error, LbError::UnknownServer { .. }), "{error}");
     assert_eq!(client.server("app", "b").await.unwrap().admin, State::Drain);
 }
+
+#[tokio::test]
+async fn a_socket_that_never_answers_times_out_with_a_clear_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accept and hold the connection without answering.
+    let holder = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        sleep(Duration::from_secs(30)).await;
+        drop(stream);
+    });
+    let error = HaproxyClient::new(Endpoint::Tcp(addr))
+        .with_timeout(Duration::from_millis(200))
+        .servers("app")
+        .await
+        .unwrap_err();
+    holder.abort();
+    assert!(matches!(error, LbError::Conversation { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&addr.to_string()) && message.contains("show servers state app"),
+        "{message}"
+    );
+}

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::net::{SocketAddr, TcpListener as StdListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -93,7 +94,18 @@ impl Haproxy {
         let config_path = dir.path().join("haproxy.cfg");
         fs::write(&config_path, config).expect("write haproxy.cfg");
         let log = fs::File::create(dir.path().join("haproxy.log")).expect("log file");
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        // If the test process dies without unwinding (SIGKILL, abort), the kernel sends the
+        // master SIGTERM; the workers exit when their master does. The spawning thread is the
+        // test's own (current-thread runtime), which outlives the guard below.
+        // SAFETY: prctl is async-signal-safe and touches only the child.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command
             .arg("-W")
             .arg("-db")
             .arg("-f")
