@@ -337,3 +337,19 @@ async fn a_command_killed_by_a_signal_reports_128_plus_the_signal() {
     let (out, _) = run(&s, "kill -9 $$", &[], None).await;
     assert_eq!(out.exit, RemoteExit::Code(128 + 9));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_times_out_within_the_connect_timeout() {
+    let sshd = Sshd::start();
+    // Accepts TCP (the kernel's backlog) but never says a word.
+    let silent = match std::net::TcpListener::bind("127.0.0.1:0") {
+        Ok(l) => l,
+        Err(e) => panic!("{e}"),
+    };
+    let mut target = sshd.target();
+    target.port = silent.local_addr().map(|a| a.port()).unwrap_or(0);
+    target.connect_timeout = Duration::from_secs(1);
+    let (cause, msg) = connect_error(SshSession::connect(&target, &sshd.control_dir()).await);
+    assert_eq!(cause, ConnectCause::Timeout, "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{}", target.port)), "{msg}");
+}
