@@ -82,6 +82,9 @@ impl SshSession {
     /// Starts the master connection (`ssh -M -f -N`, `ControlPersist=yes`) with its control
     /// socket in `control_dir`, and returns once the server has accepted the key. Fails within
     /// the connect timeout (plus a few seconds for authentication) with the cause.
+    ///
+    /// `control_dir` must be short: a UNIX socket path holds at most 107 bytes, and the socket's
+    /// own name adds about 20 (`ssh` reports "path too long" otherwise).
     pub async fn connect(target: &SshTarget, control_dir: &Path) -> Result<SshSession, SshError> {
         target.validate()?;
         let name = target.display_name();
