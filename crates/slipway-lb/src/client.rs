@@ -134,8 +134,9 @@ impl HaproxyClient {
     /// (before changing anything, so a typo changes nothing), then sets each admin state and
     /// weight that differs. Returns what it changed; empty when HAProxy already matched.
     ///
-    /// Servers going out of rotation are handled first and servers coming in last, so a
-    /// desired state that swaps traffic never has fewer servers in rotation than both ends.
+    /// Servers coming into rotation (ready) are handled before servers leaving it (drain,
+    /// maint), so a desired state that swaps traffic (blue-green) briefly has both sets in
+    /// rotation rather than none.
     pub async fn apply(&self, desired: &DesiredState) -> Result<Vec<Change>> {
         let backend = desired.backend.as_str();
         let current = self.servers(backend).await?;
@@ -154,10 +155,11 @@ impl HaproxyClient {
             };
             plan.push((want, have));
         }
-        // Out of rotation first (drain, maint), then weights, then back in (ready).
+        // Into rotation first, out of rotation last: never an empty backend in between.
+        // The sort is stable, so otherwise the caller's order is kept.
         plan.sort_by_key(|(want, _)| match want.state {
-            State::Drain | State::Maint => 0,
-            State::Ready => 1,
+            State::Ready => 0,
+            State::Drain | State::Maint => 1,
         });
         let mut changes = Vec::new();
         for (want, have) in plan {

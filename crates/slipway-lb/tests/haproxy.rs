@@ -289,15 +289,15 @@ async fn apply_restores_intent_after_a_reload() {
     assert_eq!(
         changes,
         vec![
-            Change::State {
-                server: "b".to_owned(),
-                from: State::Ready,
-                to: State::Drain
-            },
             Change::Weight {
                 server: "a".to_owned(),
                 from: 100,
                 to: 25
+            },
+            Change::State {
+                server: "b".to_owned(),
+                from: State::Ready,
+                to: State::Drain
             },
         ]
     );
@@ -344,6 +344,31 @@ async fn apply_restores_intent_after_a_reload() {
     let error = client.apply(&typo).await.unwrap_err();
     assert!(matches!(error, LbError::UnknownServer { .. }), "{error}");
     assert_eq!(client.server("app", "b").await.unwrap().admin, State::Drain);
+
+    // A swap brings the incoming server in before taking the outgoing one out.
+    let swap = DesiredState {
+        backend: "app".to_owned(),
+        servers: vec![
+            DesiredServer {
+                name: "c".to_owned(),
+                state: State::Drain,
+                weight: None,
+            },
+            DesiredServer {
+                name: "b".to_owned(),
+                state: State::Ready,
+                weight: None,
+            },
+        ],
+    };
+    let changes = client.apply(&swap).await.unwrap();
+    let servers_in_order: Vec<&str> = changes
+        .iter()
+        .map(|change| match change {
+            Change::State { server, .. } | Change::Weight { server, .. } => server.as_str(),
+        })
+        .collect();
+    assert_eq!(servers_in_order, ["b", "c"], "{changes:?}");
 }
 
 #[tokio::test]
