@@ -93,10 +93,12 @@ async fn connection(mut stream: TcpStream, service: Arc<Service>, mut stop: watc
         };
 
         let started = Instant::now();
-        let _in_flight = service.metrics.start_request();
+        let in_flight = service.metrics.start_request();
         let request = match input.get(..head_len).map(http::parse_head) {
             Some(Ok(request)) => request,
             Some(Err(error)) => {
+                // Not in flight while the close lingers.
+                drop(in_flight);
                 refuse(&mut stream, &service, error, &mut output).await;
                 return;
             }
@@ -133,10 +135,18 @@ async fn connection(mut stream: TcpStream, service: Arc<Service>, mut stop: watc
             let _ = stream.shutdown().await;
             return;
         }
+        drop(in_flight);
     }
 }
 
+/// How long a refused client may keep sending before the connection is dropped anyway.
+const LINGER: Duration = Duration::from_secs(1);
+
 /// Answers an unparseable request with 400 and the reason, then closes.
+///
+/// The close lingers: what the client is still sending is read and thrown away until it stops,
+/// because closing a socket with unread input makes the kernel send a reset, which can destroy
+/// the 400 before the client has read it.
 async fn refuse(
     stream: &mut TcpStream,
     service: &Service,
@@ -158,6 +168,15 @@ async fn refuse(
     service
         .metrics
         .record(Route::Other, Status::BadRequest, started.elapsed());
-    let _ = stream.write_all(output).await;
+    if stream.write_all(output).await.is_err() {
+        return;
+    }
     let _ = stream.shutdown().await;
+    let mut scratch = [0u8; 4096];
+    let drain = async {
+        while let Ok(n) = stream.read(&mut scratch).await
+            && n > 0
+        {}
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }

@@ -128,7 +128,9 @@ impl Service {
             tokio::time::sleep(self.latency).await;
         }
         let nth = self.root_requests.fetch_add(1, Relaxed).wrapping_add(1);
-        let every = self.error_every.is_some_and(|every| nth.is_multiple_of(every.get()));
+        let every = self
+            .error_every
+            .is_some_and(|every| nth.is_multiple_of(every.get()));
         if every || self.random_error() {
             return Answer::text(
                 Status::InternalServerError,
