@@ -23,6 +23,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of slipway.yml.
     Schema,
+    /// Compare saved canary samples with baseline samples (Mann-Whitney U) and print the verdict.
+    Judge(JudgeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -69,4 +71,31 @@ pub struct ValidateArgs {
     /// The pipeline file (default: slipway.yml).
     #[arg(default_value = "slipway.yml")]
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct JudgeArgs {
+    /// Baseline samples: a JSON array of numbers, or an object of metric name → array.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// Canary samples, shaped like the baseline's.
+    #[arg(long, value_name = "FILE")]
+    pub canary: PathBuf,
+    /// Which change is bad: increase, decrease or either.
+    #[arg(long, value_enum, default_value = "either")]
+    pub direction: JudgeDirection,
+    /// Confidence level of the shift's interval.
+    #[arg(long, default_value_t = 0.98)]
+    pub confidence: f64,
+    /// Print the verdict and its evidence as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--direction` of `slipway judge`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JudgeDirection {
+    Increase,
+    Decrease,
+    Either,
 }

@@ -2,10 +2,12 @@
 //! executor, a store and the terminal, and maps outcomes to exit codes.
 //!
 //! Exit codes: 0 the pipeline succeeded, 1 it failed (or was cancelled),
-//! 2 the file or the command line is invalid.
+//! 2 the file or the command line is invalid. `slipway judge`: 0 Pass,
+//! 1 Fail or Marginal, 2 unreadable or malformed samples.
 
 mod args;
 mod git;
+mod judge;
 mod run;
 mod terminal;
 
@@ -45,6 +47,7 @@ pub fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => run::validate(args),
+        Command::Judge(args) => judge::judge(args),
         Command::Schema => {
             let schema = slipway_spec::json_schema();
             println!(
