@@ -50,6 +50,8 @@ pub struct Step<'a> {
     pub env: Vec<(String, String)>,
     pub workdir: Option<&'a str>,
     pub timeout: Option<Duration>,
+    /// A container image of its own (docker workspaces only).
+    pub image: Option<&'a str>,
     pub secrets: Vec<&'a str>,
 }
 
@@ -61,6 +63,7 @@ impl<'a> Step<'a> {
             env: Vec::new(),
             workdir: None,
             timeout: None,
+            image: None,
             secrets: Vec::new(),
         }
     }
@@ -88,8 +91,9 @@ pub async fn run_in(ws: &mut LocalWorkspace, step: &Step<'_>) -> Outcome {
     run_with_cancel(ws, step, &rx).await
 }
 
-pub async fn run_with_cancel(
-    ws: &mut LocalWorkspace,
+/// Runs one step in any workspace, collecting its lines.
+pub async fn run_with_cancel<W: Workspace>(
+    ws: &mut W,
     step: &Step<'_>,
     cancel: &tokio::sync::watch::Receiver<bool>,
 ) -> Outcome {
@@ -101,7 +105,7 @@ pub async fn run_with_cancel(
         env: &step.env,
         workdir: step.workdir,
         timeout: step.timeout,
-        image: None,
+        image: step.image,
     };
     let exit = ws.run_step(cmd, &masker, &mut sink, cancel).await;
     Outcome { exit, sink }

@@ -7,15 +7,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use slipway_engine::ports::{
-    ContainerRequest, Executor, PullPolicy, SecretMasker, Shell, StepCommand, StepExit, Workspace,
-    WorkspaceRequest,
-};
+use slipway_engine::ports::{ContainerRequest, Executor, PullPolicy, Workspace, WorkspaceRequest};
 use slipway_exec::{DockerConfig, DockerExecutor, DockerWorkspace, LocalConfig};
 
 #[path = "../common/mod.rs"]
 mod common;
-pub use common::{VecSink, live_processes_with};
+pub use common::{Outcome, Step, VecSink, live_processes_with, run_with_cancel};
 
 /// The image every test runs in: busybox-static with its applets, imported from a root file
 /// system (no registry is reachable).
@@ -134,56 +131,7 @@ pub async fn release_and_check(ws: DockerWorkspace, run: &str) {
     assert_eq!(networks_of(run), Vec::<String>::new(), "networks left");
 }
 
-/// Options of one step.
-pub struct Step<'a> {
-    pub script: &'a str,
-    pub shell: Shell,
-    pub env: Vec<(String, String)>,
-    pub workdir: Option<&'a str>,
-    pub timeout: Option<Duration>,
-    pub image: Option<&'a str>,
-    pub secrets: Vec<&'a str>,
-}
-
-impl<'a> Step<'a> {
-    pub fn new(script: &'a str) -> Step<'a> {
-        Step {
-            script,
-            shell: Shell::Bash,
-            env: Vec::new(),
-            workdir: None,
-            timeout: None,
-            image: None,
-            secrets: Vec::new(),
-        }
-    }
-}
-
-pub struct Outcome {
-    pub exit: StepExit,
-    pub sink: VecSink,
-}
-
 pub async fn run(ws: &mut DockerWorkspace, step: &Step<'_>) -> Outcome {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     run_with_cancel(ws, step, &rx).await
-}
-
-pub async fn run_with_cancel(
-    ws: &mut DockerWorkspace,
-    step: &Step<'_>,
-    cancel: &tokio::sync::watch::Receiver<bool>,
-) -> Outcome {
-    let masker = SecretMasker::new(step.secrets.iter());
-    let mut sink = VecSink::default();
-    let cmd = StepCommand {
-        script: step.script,
-        shell: step.shell,
-        env: &step.env,
-        workdir: step.workdir,
-        timeout: step.timeout,
-        image: step.image,
-    };
-    let exit = ws.run_step(cmd, &masker, &mut sink, cancel).await;
-    Outcome { exit, sink }
 }
