@@ -7,11 +7,14 @@ use std::future::Future;
 use slipway_engine::records::{ArtifactRecord, Record};
 use slipway_reports::TestCase;
 
+use serde_json::Value;
+
 use super::{
-    Action, AuditEntry, ClearToken, FlakyTest, Id, Job, JobUpsert, NewAuditEntry, NewProject,
-    NewRun, Project, ProjectUpdate, Role, Run, RunFilter, RunStatus, SecretValue, SqlError,
-    SqlStore, Step, StepUpsert, StoredRecord, TestId, TestResult, TokenInfo, TokenKind, User,
-    audit, auth, events, jobs, projects, results, runs, secrets,
+    Action, AuditEntry, ClearToken, Delivery, FlakyTest, Id, Job, JobStatus, JobUpsert,
+    NewAuditEntry, NewDelivery, NewProject, NewRun, Project, ProjectUpdate, Role, Run, RunFilter,
+    RunStatus, SecretValue, SqlError, SqlStore, Step, StepUpsert, StoredRecord, TestId, TestResult,
+    TokenInfo, TokenKind, User, audit, auth, events, jobs, projects, results, runs, secrets,
+    triggers,
 };
 
 /// The server's persistence. Every future is `Send`, so handlers (axum) can
@@ -74,12 +77,49 @@ pub trait ServerStore: Send + Sync {
         project_id: Id,
         filter: &RunFilter,
     ) -> impl Future<Output = Result<Vec<Run>, SqlError>> + Send;
+    /// Runs newest first (by id), filtered and paged by `filter`: one
+    /// project's, as [`ServerStore::list_runs`], or every project's when
+    /// `project_id` is `None`; `filter.before_number` is then an **id** (runs
+    /// with a lower id), since numbers repeat across projects.
+    fn list_all_runs(
+        &self,
+        project_id: Option<Id>,
+        filter: &RunFilter,
+    ) -> impl Future<Output = Result<Vec<Run>, SqlError>> + Send;
+    /// Every queued or running run, across projects, oldest (lowest id) first: what a restarted server resumes.
+    fn active_runs(&self) -> impl Future<Output = Result<Vec<Run>, SqlError>> + Send;
+    /// How many runs have each status; a status without runs may be absent.
+    fn count_runs_by_status(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(RunStatus, i64)>, SqlError>> + Send;
+    /// Stores the pipeline file path and its YAML text a run was started with (at most 4 MiB, no NUL), replacing any stored before; `NotFound` for an unknown run.
+    fn set_run_pipeline(
+        &self,
+        run_id: Id,
+        file: &str,
+        source: &str,
+    ) -> impl Future<Output = Result<(), SqlError>> + Send;
+    /// The `(file, source)` stored for a run; `None` when none was (or the run does not exist).
+    fn run_pipeline(
+        &self,
+        run_id: Id,
+    ) -> impl Future<Output = Result<Option<(String, String)>, SqlError>> + Send;
     // Jobs and steps
 
     /// Inserts or replaces the state of the job `(run_id, key)`.
     fn upsert_job(&self, job: JobUpsert) -> impl Future<Output = Result<Job, SqlError>> + Send;
     /// The job of this id.
     fn job(&self, id: Id) -> impl Future<Output = Result<Job, SqlError>> + Send;
+    /// The job `key` of a run; `NotFound` when the run has no such job.
+    fn job_by_key(
+        &self,
+        run_id: Id,
+        key: &str,
+    ) -> impl Future<Output = Result<Job, SqlError>> + Send;
+    /// How many jobs have each status; a status without jobs may be absent.
+    fn count_jobs_by_status(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(JobStatus, i64)>, SqlError>> + Send;
     /// The jobs of a run, in creation order.
     fn list_jobs(&self, run_id: Id) -> impl Future<Output = Result<Vec<Job>, SqlError>> + Send;
     /// Atomically claims the oldest queued job whose labels are all among `labels`, for `agent`, with a lease of `lease_ms`; `None` when no job matches. Each job is claimed by one caller only.
@@ -160,6 +200,32 @@ pub trait ServerStore: Send + Sync {
         &self,
         project_id: Id,
     ) -> impl Future<Output = Result<Vec<FlakyTest>, SqlError>> + Send;
+    // Triggers: webhook deliveries and loop state
+
+    /// Logs a webhook delivery, stamped with the store's clock; `NotFound` for an unknown project.
+    fn record_delivery(
+        &self,
+        delivery: NewDelivery,
+    ) -> impl Future<Output = Result<Delivery, SqlError>> + Send;
+    /// A project's deliveries, newest first, at most `limit` (0 means 50; at most 1000).
+    fn deliveries(
+        &self,
+        project_id: Id,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Delivery>, SqlError>> + Send;
+    /// The JSON state a trigger loop stored under `key` for a project (last seen refs, last cron tick, …).
+    fn trigger_state(
+        &self,
+        project_id: Id,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Value>, SqlError>> + Send;
+    /// Stores (inserts or replaces) a trigger loop's JSON state under `key` (at most 1 MiB as JSON); `NotFound` for an unknown project.
+    fn set_trigger_state(
+        &self,
+        project_id: Id,
+        key: &str,
+        value: &Value,
+    ) -> impl Future<Output = Result<(), SqlError>> + Send;
     // Users, tokens and roles
 
     /// Creates a user; the name must be unused.
@@ -305,11 +371,36 @@ impl ServerStore for SqlStore {
     async fn list_runs(&self, project_id: Id, filter: &RunFilter) -> Result<Vec<Run>, SqlError> {
         runs::list(self, project_id, filter).await
     }
+    async fn list_all_runs(
+        &self,
+        project_id: Option<Id>,
+        filter: &RunFilter,
+    ) -> Result<Vec<Run>, SqlError> {
+        runs::list_all(self, project_id, filter).await
+    }
+    async fn active_runs(&self) -> Result<Vec<Run>, SqlError> {
+        runs::active(self).await
+    }
+    async fn count_runs_by_status(&self) -> Result<Vec<(RunStatus, i64)>, SqlError> {
+        runs::count_by_status(self).await
+    }
+    async fn set_run_pipeline(&self, run_id: Id, file: &str, source: &str) -> Result<(), SqlError> {
+        runs::set_pipeline(self, run_id, file, source).await
+    }
+    async fn run_pipeline(&self, run_id: Id) -> Result<Option<(String, String)>, SqlError> {
+        runs::pipeline(self, run_id).await
+    }
     async fn upsert_job(&self, job: JobUpsert) -> Result<Job, SqlError> {
         jobs::upsert(self, job).await
     }
     async fn job(&self, id: Id) -> Result<Job, SqlError> {
         jobs::get(self, id).await
+    }
+    async fn job_by_key(&self, run_id: Id, key: &str) -> Result<Job, SqlError> {
+        jobs::by_key(self, run_id, key).await
+    }
+    async fn count_jobs_by_status(&self) -> Result<Vec<(JobStatus, i64)>, SqlError> {
+        jobs::count_by_status(self).await
     }
     async fn list_jobs(&self, run_id: Id) -> Result<Vec<Job>, SqlError> {
         jobs::list(self, run_id).await
@@ -374,6 +465,23 @@ impl ServerStore for SqlStore {
     }
     async fn flaky_tests(&self, project_id: Id) -> Result<Vec<FlakyTest>, SqlError> {
         results::flaky(self, project_id).await
+    }
+    async fn record_delivery(&self, delivery: NewDelivery) -> Result<Delivery, SqlError> {
+        triggers::record_delivery(self, delivery).await
+    }
+    async fn deliveries(&self, project_id: Id, limit: u32) -> Result<Vec<Delivery>, SqlError> {
+        triggers::deliveries(self, project_id, limit).await
+    }
+    async fn trigger_state(&self, project_id: Id, key: &str) -> Result<Option<Value>, SqlError> {
+        triggers::state(self, project_id, key).await
+    }
+    async fn set_trigger_state(
+        &self,
+        project_id: Id,
+        key: &str,
+        value: &Value,
+    ) -> Result<(), SqlError> {
+        triggers::set_state(self, project_id, key, value).await
     }
     async fn create_user(&self, name: &str, is_admin: bool) -> Result<User, SqlError> {
         auth::create_user(self, name, is_admin).await

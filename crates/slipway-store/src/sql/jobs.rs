@@ -360,3 +360,43 @@ pub(crate) async fn steps(store: &SqlStore, job_id: Id) -> Result<Vec<Step>, Sql
     });
     rows.into_iter().map(step_from_row).collect()
 }
+
+pub(crate) async fn by_key(store: &SqlStore, run_id: Id, key: &str) -> Result<Job, SqlError> {
+    validate::text("job key", key, 1024, true)?;
+    let row: Option<JobRow> = on_pool!(store, |pool| {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE run_id = $1 AND job_key = $2"
+        ))
+        .bind(run_id)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?
+    });
+    row.map_or_else(
+        || {
+            Err(SqlError::NotFound {
+                what: "job",
+                name: format!("`{key}` of run {run_id}"),
+            })
+        },
+        from_row,
+    )
+}
+
+/// How many jobs have each status (statuses without jobs are absent).
+pub(crate) async fn count_by_status(store: &SqlStore) -> Result<Vec<(JobStatus, i64)>, SqlError> {
+    let rows: Vec<(String, i64)> = on_pool!(store, |pool| {
+        sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+            .fetch_all(pool)
+            .await?
+    });
+    rows.into_iter()
+        .map(|(status, count)| {
+            JobStatus::parse(&status)
+                .map(|s| (s, count))
+                .map_err(|e| SqlError::Corrupt(e.to_string()))
+        })
+        .collect()
+}

@@ -24,10 +24,13 @@
 //! | `projects` | project | `name` (unique), `repo_url`, `default_branch`, `settings` (JSON object), `webhook_nonce` + `webhook_ciphertext` (the encrypted webhook secret, or NULL), `next_run_number` (the number the next run gets), `created_ms` |
 //! | `runs` | run | `project_id`, `number` (unique per project), `status` (queued, running, succeeded, failed, cancelled), `reason` (why, e.g. the failure), `trigger_kind` (push, pull_request, tag, schedule, manual, …), `branch`, `tag`, `commit_sha`, `inputs` (JSON object), `created_ms`, `started_ms`, `finished_ms`, `next_event_seq` (the sequence number of the next scheduler record) |
 //! | `jobs` | job instance of a run | `run_id`, `job_key` (unique per run, e.g. `test (linux, 1)`), `labels` (JSON array an agent must all have), `status` (queued, running, succeeded, failed, skipped, cancelled), `agent` (holder), `lease_expires_ms` (the holder must renew before), `attempt` (1 first), `reason`, `queued_ms`, `started_ms`, `finished_ms` |
+//! | `run_pipelines` | run started from a pipeline file | `run_id` (primary key), `file` (the pipeline file's path in the repository), `source` (its YAML text, at most 4 MiB) |
 //! | `steps` | step of a job | `job_id`, `idx` (0-based), `name`, `status` (as jobs), `exit_code`, `started_ms`, `finished_ms` |
 //! | `run_events` | scheduler record | `run_id`, `seq` (1, 2, 3, … per run), `record` (the engine's `Record` as JSON), `recorded_ms` |
 //! | `artifacts` | artifact of a job | `job_id`, `name` (unique per job), `path` (relative to the workspace), `digest` (BLAKE3 hex of the blob or directory manifest), `size`, `kind` (file, directory) |
 //! | `test_results` | test case result | `job_id`, `run_id`, `project_id`, `commit_sha` (the run's, copied for the flakiness query), `suite`, `classname`, `name`, `outcome` (passed, failed, errored, skipped, flaky), `time_seconds`, `message`, `flaky_attempts` (failed attempts before a pass) |
+//! | `webhook_deliveries` | webhook request received for a project | `project_id`, `forge` (github, gitlab, gitea, …), `event` (the forge's event name, empty when none), `delivery_id` (the forge's delivery header, or NULL), `result` (started, ignored, rejected, failed), `message` (why), `run_ids` (JSON array of the runs started), `received_ms` |
+//! | `trigger_state` | piece of trigger-loop state | `project_id`, `state_key` (unique per project, e.g. the polled refs or the last cron tick), `value` (JSON), `updated_ms` |
 //! | `users` | user | `name` (unique), `is_admin` (may do everything), `created_ms` |
 //! | `tokens` | API or agent token | `user_id`, `name`, `kind` (personal, agent), `hash` (SHA-256 of the token, unique), `created_ms`, `last_used_ms`, `revoked_ms` |
 //! | `project_roles` | grant | `project_id`, `user_id` (one role per pair), `role` (viewer, developer, maintainer, admin) |
@@ -90,6 +93,7 @@ mod projects;
 mod results;
 mod runs;
 mod secrets;
+mod triggers;
 mod validate;
 
 use std::str::FromStr;
@@ -214,17 +218,31 @@ fn system_now_ms() -> i64 {
 /// `(version, description, SQL)` of each migration, oldest first.
 type Migrations = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE_MIGRATIONS: Migrations = &[(
-    1,
-    "server schema",
-    include_str!("../../migrations/sqlite/0001_server_schema.sql"),
-)];
+const SQLITE_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "server schema",
+        include_str!("../../migrations/sqlite/0001_server_schema.sql"),
+    ),
+    (
+        2,
+        "server triggers",
+        include_str!("../../migrations/sqlite/0002_server_triggers.sql"),
+    ),
+];
 
-const POSTGRES_MIGRATIONS: Migrations = &[(
-    1,
-    "server schema",
-    include_str!("../../migrations/postgres/0001_server_schema.sql"),
-)];
+const POSTGRES_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "server schema",
+        include_str!("../../migrations/postgres/0001_server_schema.sql"),
+    ),
+    (
+        2,
+        "server triggers",
+        include_str!("../../migrations/postgres/0002_server_triggers.sql"),
+    ),
+];
 
 fn migrator(migrations: Migrations) -> Migrator {
     Migrator::with_migrations(

@@ -139,13 +139,17 @@ pub struct Run {
     pub finished_ms: Option<i64>,
 }
 
-/// Which runs [`super::ServerStore::list_runs`] returns: newest first, at
-/// most `limit`, numbered below `before_number` when set (the next page
-/// starts below the last number of the previous one).
+/// Which runs [`super::ServerStore::list_runs`] and
+/// [`super::ServerStore::list_all_runs`] return: newest first, at most
+/// `limit`, below `before_number` when set (the next page starts below the
+/// last one of the previous page).
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub status: Option<RunStatus>,
     pub branch: Option<String>,
+    /// Within one project: runs numbered below this. Across projects
+    /// (`list_all_runs` with no project): runs whose **id** is below this,
+    /// since numbers repeat from project to project.
     pub before_number: Option<i64>,
     /// 0 means the default of 50; at most 1000.
     pub limit: u32,
@@ -392,6 +396,55 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// Hex SHA-256 of `prev_hash` and this entry's canonical content.
     pub hash: String,
+}
+
+text_enum! {
+    /// What the server did with a webhook delivery.
+    DeliveryResult, "delivery result" {
+        /// It started one or more runs (a run that failed at once, e.g. for
+        /// a missing pipeline file, counts: it is visible in the API).
+        Started = "started",
+        /// Valid, but nothing to act on (an event or action Slipway does not
+        /// handle, or no pipeline whose `on` filters match).
+        Ignored = "ignored",
+        /// Refused: a missing or bad signature, or a malformed payload.
+        Rejected = "rejected",
+        /// Accepted, but the server failed while acting on it.
+        Failed = "failed",
+    }
+}
+
+/// A webhook delivery to log.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub project_id: Id,
+    /// `github`, `gitlab`, `gitea`, …
+    pub forge: String,
+    /// The forge's event name (e.g. `push`, `pull_request`, `Push Hook`);
+    /// empty when the request named none.
+    pub event: String,
+    /// The forge's delivery id header (`X-GitHub-Delivery`, …), when sent.
+    pub delivery_id: Option<String>,
+    pub result: DeliveryResult,
+    /// Why, for a delivery ignored, rejected or failed.
+    pub message: Option<String>,
+    /// The runs it started, in order.
+    pub run_ids: Vec<Id>,
+}
+
+/// A logged webhook delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: Id,
+    pub project_id: Id,
+    pub forge: String,
+    pub event: String,
+    pub delivery_id: Option<String>,
+    pub result: DeliveryResult,
+    pub message: Option<String>,
+    pub run_ids: Vec<Id>,
+    /// When the store logged it.
+    pub received_ms: i64,
 }
 
 /// The text stored for a test outcome.

@@ -1,4 +1,5 @@
-//! Runs: numbering, status, listing.
+//! Runs: numbering, status, listing, counts, and the pipeline each was
+//! started with.
 
 use super::macros::BeginWrite;
 use super::projects::{object_text, parse_json};
@@ -170,10 +171,7 @@ pub(crate) async fn list(
     filter: &RunFilter,
 ) -> Result<Vec<Run>, SqlError> {
     validate::opt_text("branch", filter.branch.as_deref(), 1024)?;
-    let limit = match filter.limit {
-        0 => 50,
-        n => i64::from(n.min(1000)),
-    };
+    let limit = page_size(filter.limit);
     let rows: Vec<RunRow> = on_pool!(store, |pool| {
         sqlx::query_as(concat!(
             "SELECT ",
@@ -191,4 +189,115 @@ pub(crate) async fn list(
         .await?
     });
     rows.into_iter().map(from_row).collect()
+}
+
+/// Runs still to finish, across projects, oldest first.
+pub(crate) async fn active(store: &SqlStore) -> Result<Vec<Run>, SqlError> {
+    let rows: Vec<RunRow> = on_pool!(store, |pool| {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
+        ))
+        .fetch_all(pool)
+        .await?
+    });
+    rows.into_iter().map(from_row).collect()
+}
+
+/// [`list`] for one project; across projects (newest id first, paged by id)
+/// when `project_id` is `None`.
+pub(crate) async fn list_all(
+    store: &SqlStore,
+    project_id: Option<Id>,
+    filter: &RunFilter,
+) -> Result<Vec<Run>, SqlError> {
+    if let Some(project_id) = project_id {
+        // Within a project, numbers and ids grow together: both are taken
+        // under the project's lock in the creating transaction.
+        return list(store, project_id, filter).await;
+    }
+    validate::opt_text("branch", filter.branch.as_deref(), 1024)?;
+    let rows: Vec<RunRow> = on_pool!(store, |pool| {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR branch = $2) \
+             AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(filter.status.map(RunStatus::as_str))
+        .bind(filter.branch.as_deref())
+        .bind(filter.before_number)
+        .bind(page_size(filter.limit))
+        .fetch_all(pool)
+        .await?
+    });
+    rows.into_iter().map(from_row).collect()
+}
+
+/// A listing's `limit`: 0 means 50, at most 1000.
+pub(crate) fn page_size(limit: u32) -> i64 {
+    match limit {
+        0 => 50,
+        n => i64::from(n.min(1000)),
+    }
+}
+
+/// How many runs have each status (statuses without runs are absent).
+pub(crate) async fn count_by_status(store: &SqlStore) -> Result<Vec<(RunStatus, i64)>, SqlError> {
+    let rows: Vec<(String, i64)> = on_pool!(store, |pool| {
+        sqlx::query_as("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status")
+            .fetch_all(pool)
+            .await?
+    });
+    rows.into_iter()
+        .map(|(status, count)| {
+            RunStatus::parse(&status)
+                .map(|s| (s, count))
+                .map_err(|e| SqlError::Corrupt(e.to_string()))
+        })
+        .collect()
+}
+
+/// The largest pipeline source accepted: 4 MiB.
+const MAX_PIPELINE_SOURCE: usize = 4 << 20;
+
+pub(crate) async fn set_pipeline(
+    store: &SqlStore,
+    run_id: Id,
+    file: &str,
+    source: &str,
+) -> Result<(), SqlError> {
+    validate::text("pipeline file", file, 4096, true)?;
+    validate::text("pipeline source", source, MAX_PIPELINE_SOURCE, false)?;
+    on_pool!(store, |pool| {
+        sqlx::query(
+            "INSERT INTO run_pipelines (run_id, file, source) VALUES ($1, $2, $3) \
+             ON CONFLICT (run_id) DO UPDATE SET file = excluded.file, source = excluded.source",
+        )
+        .bind(run_id)
+        .bind(file)
+        .bind(source)
+        .execute(pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                SqlError::not_found("run", run_id)
+            }
+            _ => SqlError::Database(e),
+        })?;
+    });
+    Ok(())
+}
+
+pub(crate) async fn pipeline(
+    store: &SqlStore,
+    run_id: Id,
+) -> Result<Option<(String, String)>, SqlError> {
+    Ok(on_pool!(store, |pool| {
+        sqlx::query_as("SELECT file, source FROM run_pipelines WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_optional(pool)
+            .await?
+    }))
 }
