@@ -1,0 +1,294 @@
+//! The HTTP API's types: what the server (`slipway-server`), the agents
+//! (`slipway-agent`) and the command line (`slipway`) send each other, as
+//! JSON under `/api/v1`. One definition, so the three cannot drift; the
+//! OpenAPI document is generated from these types (`utoipa`).
+//!
+//! Routes (see `slipway-server` for the roles each needs):
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `GET /healthz` | | `ok` |
+//! | `GET /metrics` | | Prometheus text |
+//! | `POST /hooks/{github,gitlab,gitea}/{project}` | the forge's payload | 202 [`HookAnswer`] |
+//! | `GET /api/v1/projects` | | `[`[`ProjectView`]`]` |
+//! | `POST /api/v1/projects` | [`NewProjectRequest`] | 201 [`ProjectCreated`] |
+//! | `GET /api/v1/projects/{project}` | | [`ProjectView`] |
+//! | `PUT /api/v1/projects/{project}/secrets/{name}` | [`SecretRequest`] | 204 |
+//! | `GET /api/v1/projects/{project}/secrets` | | `[name]` |
+//! | `POST /api/v1/projects/{project}/runs` | [`TriggerRequest`] | 201 [`RunView`] |
+//! | `GET /api/v1/runs?project=P&status=S&limit=N` | | `[`[`RunView`]`]` |
+//! | `GET /api/v1/runs/{id}` | | [`RunDetail`] |
+//! | `POST /api/v1/runs/{id}/cancel` | | [`RunView`] |
+//! | `POST /api/v1/runs/{id}/retry` | [`RetryRequest`] | [`RunView`] |
+//! | `GET /api/v1/runs/{id}/logs?job=J&follow=true` | | `text/event-stream` of [`LogEvent`] (`id:` resumable with `Last-Event-ID`) |
+//! | `POST /api/v1/agent/claim` | [`ClaimRequest`] | 200 [`Assignment`] or 204 |
+//! | `POST /api/v1/agent/jobs/{job}/events` | [`EventBatch`] | [`EventAck`] |
+//! | `POST /api/v1/agent/jobs/{job}/finish` | [`FinishRequest`] | 204 |
+//! | `HEAD`/`GET`/`PUT /api/v1/agent/objects/{digest}` | raw bytes | content-addressed blobs (artifacts) |
+//!
+//! Every error is an [`ErrorBody`] with the matching status.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use slipway_engine::records::{GitInfo, Record};
+use slipway_engine::{JobOutcome, Upstream};
+use utoipa::ToSchema;
+
+/// The header agents and users send their token in (`Authorization: Bearer T`).
+pub const AUTHORIZATION: &str = "authorization";
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and, where it helps, what to do.
+    pub error: String,
+}
+
+/// A project as the API shows it (never its secrets).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProjectView {
+    pub id: i64,
+    pub name: String,
+    pub repo_url: String,
+    pub default_branch: String,
+    pub has_webhook_secret: bool,
+    /// Free-form settings, e.g. `poll_interval_secs`.
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    pub created_ms: i64,
+}
+
+/// `POST /api/v1/projects`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NewProjectRequest {
+    /// Defaults to the repository's last path component.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A local path, `file://` or any URL `git` can fetch.
+    pub repo_url: String,
+    /// Defaults to the remote's HEAD, else `main`.
+    #[serde(default)]
+    pub default_branch: Option<String>,
+    /// Generated (and returned once) when absent.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: Option<Value>,
+}
+
+/// The answer to `POST /api/v1/projects`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProjectCreated {
+    pub project: ProjectView,
+    /// Only when the server generated the webhook secret: shown this once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_webhook_secret: Option<String>,
+}
+
+/// `PUT /api/v1/projects/{project}/secrets/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SecretRequest {
+    pub value: String,
+}
+
+/// `POST /api/v1/projects/{project}/runs`: a manual run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct TriggerRequest {
+    /// A branch, tag or commit; defaults to the project's default branch.
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    /// Typed inputs, checked against the pipeline's `inputs:`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub inputs: Map<String, Value>,
+}
+
+/// `POST /api/v1/runs/{id}/retry`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RetryRequest {
+    /// Job keys to run again (with everything after them); empty retries
+    /// every job that did not succeed.
+    #[serde(default)]
+    pub jobs: Vec<String>,
+}
+
+/// A run as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunView {
+    /// Server-wide id: what `slipway logs`, `cancel` and `retry` take.
+    pub id: i64,
+    pub project: String,
+    /// 1, 2, 3, … per project.
+    pub number: i64,
+    /// queued, running, succeeded, failed, cancelled.
+    pub status: String,
+    /// Why it has that status (a failure's cause), when there is something to say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// push, tag, pull_request, schedule, manual, retry.
+    pub trigger: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    pub created_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<i64>,
+}
+
+/// A run with its jobs and steps.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunDetail {
+    pub run: RunView,
+    pub jobs: Vec<JobView>,
+}
+
+/// A job of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    pub id: i64,
+    pub key: String,
+    /// queued, running, succeeded, failed, skipped, cancelled.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub queued_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<i64>,
+    pub steps: Vec<StepView>,
+}
+
+/// A step of a job.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StepView {
+    pub index: u32,
+    pub name: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+/// One log line of a live or stored log (`data:` of a server-sent event).
+/// The event's `id:` is `JOB.STEP.LINE`; sending it back as `Last-Event-ID`
+/// resumes after that line.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LogEvent {
+    /// The job's key, e.g. `test (linux, 1)`.
+    pub job: String,
+    pub step: u32,
+    /// 0-based line number within the step's log.
+    pub line: u64,
+    /// `o` (stdout) or `e` (stderr).
+    pub stream: char,
+    pub ts_ms: u64,
+    /// The line, masked, without its newline (invalid UTF-8 replaced).
+    pub text: String,
+}
+
+/// `POST /hooks/...`: what the server did with a delivery.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HookAnswer {
+    /// `started`, `ignored`, `failed`.
+    pub result: String,
+    /// The runs the delivery created (failed ones included).
+    pub runs: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+// ---- Agent protocol -------------------------------------------------------
+
+/// `POST /api/v1/agent/claim`: an agent waits (long poll) for a job.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClaimRequest {
+    /// The agent's name, unique among connected agents.
+    pub agent: String,
+    /// What the agent offers, e.g. `linux`, `docker`; a job is given only
+    /// to an agent having all of the job's labels.
+    pub labels: Vec<String>,
+    /// How long the server may hold the request when no job is ready
+    /// (at most 60,000).
+    pub wait_ms: u64,
+}
+
+/// A job handed to an agent: everything it needs to run it with the engine.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Assignment {
+    pub job_id: i64,
+    pub run_id: i64,
+    /// The run's name for the engine (its server-wide id).
+    pub run: String,
+    pub project: String,
+    /// Where to fetch the commit from.
+    pub repo_url: String,
+    pub commit: String,
+    /// The pipeline file's path in the repository and its text at `commit`.
+    pub pipeline_file: String,
+    pub pipeline_source: String,
+    /// The job instance's key in the plan, e.g. `test (linux, 1)`.
+    pub job_key: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The agent must send events (which renew the lease) at least this often.
+    pub lease_ms: u64,
+    /// The project's secrets, for the job's `secrets` context and masking.
+    /// Sent only to agents; never logged.
+    pub secrets: Vec<(String, String)>,
+    #[schema(value_type = Object)]
+    pub inputs: Map<String, Value>,
+    #[schema(value_type = Object)]
+    pub git: GitInfo,
+    /// Results, outputs and artifacts of the jobs this one needs.
+    #[schema(value_type = Vec<Object>)]
+    pub upstream: Vec<Upstream>,
+}
+
+/// One log line from an agent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentLine {
+    pub step: u32,
+    /// `o` or `e`.
+    pub stream: char,
+    pub ts_ms: u64,
+    /// Masked by the agent, without the newline.
+    pub text: String,
+}
+
+/// `POST /api/v1/agent/jobs/{job}/events`: what happened since the last
+/// batch. Also renews the job's lease. A batch is stored whole before the
+/// answer, so a line the agent was answered for is never lost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct EventBatch {
+    pub agent: String,
+    /// Step records (`step_started`, `step_finished`) in order.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Record>,
+    #[serde(default)]
+    pub lines: Vec<AgentLine>,
+}
+
+/// The answer to an [`EventBatch`].
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventAck {
+    /// The run was cancelled: stop the job (its steps are killed).
+    pub cancel: bool,
+}
+
+/// `POST /api/v1/agent/jobs/{job}/finish`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FinishRequest {
+    pub agent: String,
+    #[schema(value_type = Object)]
+    pub outcome: JobOutcome,
+}
