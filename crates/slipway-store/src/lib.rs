@@ -65,6 +65,7 @@ mod dir_cache;
 mod file_store;
 mod fsutil;
 mod memory_store;
+mod objects;
 mod paths;
 pub mod sql;
 mod step_log;
@@ -72,6 +73,7 @@ mod tree;
 
 pub use file_store::FileStore;
 pub use memory_store::MemoryStore;
+pub use objects::executable_marker;
 pub use step_log::{FileStepLog, MEMORY_LOG_LIMIT, MemoryStepLog};
 
 use slipway_engine::ports::StoreError;
