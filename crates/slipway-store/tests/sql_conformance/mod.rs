@@ -82,6 +82,14 @@ macro_rules! sql_conformance_suite {
             audit_chain_detects_deleted_rows,
             hostile_strings_round_trip,
             nothing_stored_half_way,
+            run_pipeline_round_trip,
+            active_runs_across_projects,
+            list_all_runs_across_projects,
+            counts_by_status,
+            job_by_key,
+            webhook_delivery_log,
+            trigger_state_upserts,
+            schema_2_applies_over_existing_data,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {
@@ -1607,4 +1615,658 @@ pub async fn nothing_stored_half_way(f: &Fixture) {
     assert_eq!(s.job(job.id).await.expect("job").status, JobStatus::Queued);
     let err = s.create_user("bad name", false).await.unwrap_err();
     assert!(err.to_string().contains("user name"), "{err}");
+}
+
+fn run_ids(runs: &[Run]) -> Vec<Id> {
+    runs.iter().map(|r| r.id).collect()
+}
+
+pub async fn run_pipeline_round_trip(f: &Fixture) {
+    let s = &f.store;
+    let (_, run) = project_and_run(s, "pipe").await;
+    let (_, other) = project_and_run(s, "pipe2").await;
+    assert_eq!(s.run_pipeline(run.id).await.expect("none yet"), None);
+
+    let yaml =
+        "name: ci\non: [push]\njobs:\n  build:\n    steps:\n      - run: echo \"it's\" '$1' \\\n";
+    s.set_run_pipeline(run.id, ".slipway/ci.yml", yaml)
+        .await
+        .expect("set");
+    assert_eq!(
+        s.run_pipeline(run.id).await.expect("get"),
+        Some((".slipway/ci.yml".to_string(), yaml.to_string()))
+    );
+    assert_eq!(s.run_pipeline(other.id).await.expect("other"), None);
+
+    // Replacing is allowed; the largest source accepted is 4 MiB.
+    let big = "#".repeat(4 << 20);
+    s.set_run_pipeline(run.id, "slipway.yml", &big)
+        .await
+        .expect("4 MiB");
+    let (file, source) = s.run_pipeline(run.id).await.expect("get").expect("some");
+    assert_eq!(file, "slipway.yml");
+    assert_eq!(source.len(), 4 << 20);
+
+    // Refused before any write: the stored pipeline stays.
+    let too_big = "#".repeat((4 << 20) + 1);
+    let err = s
+        .set_run_pipeline(run.id, "slipway.yml", &too_big)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SqlError::Invalid {
+                what: "pipeline source",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = s
+        .set_run_pipeline(run.id, "slipway.yml", "a\0b")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("NUL"), "{err}");
+    let err = s.set_run_pipeline(run.id, "", "x").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SqlError::Invalid {
+                what: "pipeline file",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        s.run_pipeline(run.id)
+            .await
+            .expect("kept")
+            .map(|(_, src)| src.len()),
+        Some(4 << 20)
+    );
+
+    assert!(matches!(
+        s.set_run_pipeline(9999, "slipway.yml", "x")
+            .await
+            .unwrap_err(),
+        SqlError::NotFound { what: "run", .. }
+    ));
+
+    for text in HOSTILE {
+        s.set_run_pipeline(other.id, text, text)
+            .await
+            .expect("hostile");
+        assert_eq!(
+            s.run_pipeline(other.id).await.expect("get"),
+            Some((text.to_string(), text.to_string()))
+        );
+    }
+
+    // The pipeline goes with its run.
+    raw(
+        s,
+        "DELETE FROM runs WHERE id IN (SELECT run_id FROM run_pipelines)",
+    )
+    .await
+    .expect("delete runs");
+    assert_eq!(s.run_pipeline(run.id).await.expect("gone"), None);
+    assert_eq!(s.run_pipeline(other.id).await.expect("gone"), None);
+}
+
+pub async fn active_runs_across_projects(f: &Fixture) {
+    let s = &f.store;
+    assert!(s.active_runs().await.expect("empty").is_empty());
+    let a = s.create_project(new_project("a")).await.expect("a");
+    let b = s.create_project(new_project("b")).await.expect("b");
+    let mut runs = Vec::new();
+    for i in 0..6 {
+        let project = if i % 2 == 0 { &a } else { &b };
+        runs.push(
+            s.create_run(new_run(project.id, "main", &format!("c{i}")))
+                .await
+                .expect("run"),
+        );
+    }
+    let ids = run_ids(&runs);
+    s.set_run_status(ids[0], RunStatus::Running, None)
+        .await
+        .expect("running");
+    s.set_run_status(ids[1], RunStatus::Succeeded, None)
+        .await
+        .expect("succeeded");
+    s.set_run_status(ids[3], RunStatus::Cancelled, Some("superseded"))
+        .await
+        .expect("cancelled");
+    s.set_run_status(ids[4], RunStatus::Running, None)
+        .await
+        .expect("running");
+    s.set_run_status(ids[5], RunStatus::Failed, Some("no pipeline"))
+        .await
+        .expect("failed");
+    let active = s.active_runs().await.expect("active");
+    assert_eq!(run_ids(&active), [ids[0], ids[2], ids[4]]);
+    assert_eq!(
+        active.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [RunStatus::Running, RunStatus::Queued, RunStatus::Running]
+    );
+    assert_eq!(active[1], s.run(ids[2]).await.expect("run"));
+}
+
+pub async fn list_all_runs_across_projects(f: &Fixture) {
+    let s = &f.store;
+    let a = s.create_project(new_project("a")).await.expect("a");
+    let b = s.create_project(new_project("b")).await.expect("b");
+    // a#1 b#1 a#2 b#2 a#3 b#3 a#4 b#4, alternating branches per pair.
+    let mut runs = Vec::new();
+    for i in 0..8 {
+        let project = if i % 2 == 0 { &a } else { &b };
+        let branch = if (i / 2) % 2 == 0 { "main" } else { "dev" };
+        runs.push(
+            s.create_run(new_run(project.id, branch, &format!("c{i}")))
+                .await
+                .expect("run"),
+        );
+    }
+    let ids = run_ids(&runs);
+    s.set_run_status(ids[1], RunStatus::Failed, None)
+        .await
+        .expect("failed");
+    s.set_run_status(ids[6], RunStatus::Failed, None)
+        .await
+        .expect("failed");
+
+    let newest_first: Vec<Id> = ids.iter().rev().copied().collect();
+    let all = s
+        .list_all_runs(None, &RunFilter::default())
+        .await
+        .expect("all");
+    assert_eq!(run_ids(&all), newest_first);
+
+    // Paging across projects goes by id.
+    let page1 = RunFilter {
+        limit: 3,
+        ..Default::default()
+    };
+    let first = s.list_all_runs(None, &page1).await.expect("page 1");
+    assert_eq!(run_ids(&first), newest_first[..3]);
+    let page2 = RunFilter {
+        limit: 3,
+        before_number: first.last().map(|r| r.id),
+        ..Default::default()
+    };
+    let second = s.list_all_runs(None, &page2).await.expect("page 2");
+    assert_eq!(run_ids(&second), newest_first[3..6]);
+
+    let failed = RunFilter {
+        status: Some(RunStatus::Failed),
+        ..Default::default()
+    };
+    assert_eq!(
+        run_ids(&s.list_all_runs(None, &failed).await.expect("failed")),
+        [ids[6], ids[1]]
+    );
+    let dev = RunFilter {
+        branch: Some("dev".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        run_ids(&s.list_all_runs(None, &dev).await.expect("dev")),
+        [ids[7], ids[6], ids[3], ids[2]]
+    );
+    let queued_dev = RunFilter {
+        status: Some(RunStatus::Queued),
+        branch: Some("dev".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        run_ids(&s.list_all_runs(None, &queued_dev).await.expect("both")),
+        [ids[7], ids[3], ids[2]]
+    );
+
+    // With a project: exactly list_runs, `before_number` being a number.
+    for filter in [
+        RunFilter::default(),
+        RunFilter {
+            before_number: Some(3),
+            limit: 1,
+            ..Default::default()
+        },
+        dev.clone(),
+        failed.clone(),
+    ] {
+        let one = s.list_all_runs(Some(b.id), &filter).await.expect("one");
+        assert_eq!(one, s.list_runs(b.id, &filter).await.expect("list_runs"));
+        assert!(one.iter().all(|r| r.project_id == b.id));
+    }
+    let below_3 = RunFilter {
+        before_number: Some(3),
+        ..Default::default()
+    };
+    assert_eq!(
+        run_ids(&s.list_all_runs(Some(a.id), &below_3).await.expect("a")),
+        [ids[2], ids[0]]
+    );
+    assert!(
+        s.list_all_runs(Some(9999), &RunFilter::default())
+            .await
+            .expect("none")
+            .is_empty()
+    );
+
+    let nul = RunFilter {
+        branch: Some("a\0".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.list_all_runs(None, &nul).await.unwrap_err(),
+        SqlError::Invalid { .. }
+    ));
+}
+
+pub async fn counts_by_status(f: &Fixture) {
+    let s = &f.store;
+    // Zero counts may be absent, but never non-zero.
+    assert!(
+        s.count_runs_by_status()
+            .await
+            .expect("runs")
+            .iter()
+            .all(|(_, n)| *n == 0)
+    );
+    assert!(
+        s.count_jobs_by_status()
+            .await
+            .expect("jobs")
+            .iter()
+            .all(|(_, n)| *n == 0)
+    );
+    let (project, run) = project_and_run(s, "count").await;
+    for i in 0..4 {
+        let r = s
+            .create_run(new_run(project.id, "main", &format!("c{i}")))
+            .await
+            .expect("run");
+        let status = [
+            RunStatus::Running,
+            RunStatus::Failed,
+            RunStatus::Failed,
+            RunStatus::Queued,
+        ][i];
+        s.set_run_status(r.id, status, None).await.expect("status");
+    }
+    for (key, status) in [
+        ("a", JobStatus::Queued),
+        ("b", JobStatus::Queued),
+        ("c", JobStatus::Succeeded),
+        ("d", JobStatus::Skipped),
+        ("e", JobStatus::Queued),
+    ] {
+        let mut job = queued_job(run.id, key, &[]);
+        job.status = status;
+        s.upsert_job(job).await.expect("job");
+    }
+    let mut runs: Vec<(&str, i64)> = s
+        .count_runs_by_status()
+        .await
+        .expect("runs")
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|(status, n)| (status.as_str(), n))
+        .collect();
+    runs.sort();
+    assert_eq!(runs, [("failed", 2), ("queued", 2), ("running", 1)]);
+    let mut jobs: Vec<(&str, i64)> = s
+        .count_jobs_by_status()
+        .await
+        .expect("jobs")
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|(status, n)| (status.as_str(), n))
+        .collect();
+    jobs.sort();
+    assert_eq!(jobs, [("queued", 3), ("skipped", 1), ("succeeded", 1)]);
+
+    // A status this version does not know is reported, not miscounted.
+    raw(s, "UPDATE jobs SET status = 'exploded' WHERE job_key = 'a'")
+        .await
+        .expect("tamper");
+    assert!(matches!(
+        s.count_jobs_by_status().await.unwrap_err(),
+        SqlError::Corrupt(_)
+    ));
+}
+
+pub async fn job_by_key(f: &Fixture) {
+    let s = &f.store;
+    let (project, run) = project_and_run(s, "keys").await;
+    let other = s
+        .create_run(new_run(project.id, "main", "bbb"))
+        .await
+        .expect("run");
+    let build = s
+        .upsert_job(queued_job(run.id, "build", &["linux"]))
+        .await
+        .expect("job");
+    let matrix = s
+        .upsert_job(queued_job(run.id, "test (linux, 1)", &[]))
+        .await
+        .expect("job");
+    let elsewhere = s
+        .upsert_job(queued_job(other.id, "build", &[]))
+        .await
+        .expect("job");
+    assert_eq!(s.job_by_key(run.id, "build").await.expect("build"), build);
+    assert_eq!(
+        s.job_by_key(run.id, "test (linux, 1)")
+            .await
+            .expect("matrix"),
+        matrix
+    );
+    assert_eq!(
+        s.job_by_key(other.id, "build").await.expect("other run"),
+        elsewhere
+    );
+    for (run_id, key) in [(run.id, "deploy"), (run.id, "Build"), (9999, "build")] {
+        assert!(
+            matches!(
+                s.job_by_key(run_id, key).await.unwrap_err(),
+                SqlError::NotFound { what: "job", .. }
+            ),
+            "{run_id} {key}"
+        );
+    }
+    for text in HOSTILE {
+        let job = s
+            .upsert_job(queued_job(run.id, text, &[]))
+            .await
+            .expect("job");
+        assert_eq!(s.job_by_key(run.id, text).await.expect("hostile"), job);
+    }
+    for bad in ["", "a\0b"] {
+        assert!(matches!(
+            s.job_by_key(run.id, bad).await.unwrap_err(),
+            SqlError::Invalid {
+                what: "job key",
+                ..
+            }
+        ));
+    }
+}
+
+fn delivery(project_id: Id, result: DeliveryResult, run_ids: Vec<Id>) -> NewDelivery {
+    NewDelivery {
+        project_id,
+        forge: "github".into(),
+        event: "push".into(),
+        delivery_id: Some("72d3162e-cc78-11e3-81ab-4c9367dc0958".into()),
+        result,
+        message: None,
+        run_ids,
+    }
+}
+
+pub async fn webhook_delivery_log(f: &Fixture) {
+    let s = &f.store;
+    let (project, run) = project_and_run(s, "hooks").await;
+    let (quiet, _) = project_and_run(s, "quiet").await;
+    assert!(s.deliveries(project.id, 10).await.expect("none").is_empty());
+
+    f.clock.store(5_000_000, Ordering::SeqCst);
+    let started = s
+        .record_delivery(delivery(
+            project.id,
+            DeliveryResult::Started,
+            vec![run.id, 77],
+        ))
+        .await
+        .expect("started");
+    assert_eq!(started.received_ms, 5_000_000);
+    assert_eq!(started.run_ids, [run.id, 77]);
+    assert_eq!(started.result, DeliveryResult::Started);
+    f.clock.store(5_000_100, Ordering::SeqCst);
+    let rejected = s
+        .record_delivery(NewDelivery {
+            forge: "gitlab".into(),
+            event: String::new(),
+            delivery_id: None,
+            message: Some("bad X-Gitlab-Token".into()),
+            ..delivery(project.id, DeliveryResult::Rejected, vec![])
+        })
+        .await
+        .expect("rejected");
+    assert_eq!(rejected.event, "");
+    assert_eq!(rejected.delivery_id, None);
+    assert!(rejected.run_ids.is_empty());
+    let ignored = s
+        .record_delivery(NewDelivery {
+            event: "issues".into(),
+            message: Some("event `issues` is not acted on".into()),
+            ..delivery(project.id, DeliveryResult::Ignored, vec![])
+        })
+        .await
+        .expect("ignored");
+    let failed = s
+        .record_delivery(NewDelivery {
+            forge: "gitea".into(),
+            message: Some("database: gone".into()),
+            ..delivery(project.id, DeliveryResult::Failed, vec![])
+        })
+        .await
+        .expect("failed");
+    let elsewhere = s
+        .record_delivery(delivery(quiet.id, DeliveryResult::Ignored, vec![]))
+        .await
+        .expect("other project");
+
+    let log = s.deliveries(project.id, 0).await.expect("log");
+    assert_eq!(log, [failed.clone(), ignored.clone(), rejected, started]);
+    assert_eq!(
+        s.deliveries(project.id, 2).await.expect("limited"),
+        [failed, ignored]
+    );
+    assert_eq!(
+        s.deliveries(quiet.id, 10).await.expect("quiet"),
+        [elsewhere]
+    );
+    assert!(s.deliveries(9999, 10).await.expect("unknown").is_empty());
+
+    assert!(matches!(
+        s.record_delivery(delivery(9999, DeliveryResult::Rejected, vec![]))
+            .await
+            .unwrap_err(),
+        SqlError::NotFound {
+            what: "project",
+            ..
+        }
+    ));
+    // Refused before any write.
+    let refused = [
+        NewDelivery {
+            forge: String::new(),
+            ..delivery(project.id, DeliveryResult::Ignored, vec![])
+        },
+        NewDelivery {
+            event: "pu\0sh".into(),
+            ..delivery(project.id, DeliveryResult::Ignored, vec![])
+        },
+        NewDelivery {
+            delivery_id: Some("x".repeat(256)),
+            ..delivery(project.id, DeliveryResult::Ignored, vec![])
+        },
+        NewDelivery {
+            message: Some("\0".into()),
+            ..delivery(project.id, DeliveryResult::Ignored, vec![])
+        },
+    ];
+    for bad in refused {
+        assert!(matches!(
+            s.record_delivery(bad).await.unwrap_err(),
+            SqlError::Invalid { .. }
+        ));
+    }
+    assert_eq!(s.deliveries(project.id, 100).await.expect("log").len(), 4);
+
+    for text in HOSTILE {
+        let stored = s
+            .record_delivery(NewDelivery {
+                project_id: quiet.id,
+                forge: text.to_string(),
+                event: text.to_string(),
+                delivery_id: Some(text.to_string()),
+                result: DeliveryResult::Rejected,
+                message: Some(text.to_string()),
+                run_ids: vec![],
+            })
+            .await
+            .expect("hostile");
+        let newest = s.deliveries(quiet.id, 1).await.expect("newest");
+        assert_eq!(newest, [stored]);
+        assert_eq!(newest[0].forge, *text);
+        assert_eq!(newest[0].message.as_deref(), Some(*text));
+    }
+
+    // Every result round-trips by its text.
+    for result in [
+        DeliveryResult::Started,
+        DeliveryResult::Ignored,
+        DeliveryResult::Rejected,
+        DeliveryResult::Failed,
+    ] {
+        assert_eq!(
+            DeliveryResult::parse(result.as_str()).expect("parse"),
+            result
+        );
+    }
+    assert!(DeliveryResult::parse("dropped").is_err());
+}
+
+pub async fn trigger_state_upserts(f: &Fixture) {
+    let s = &f.store;
+    let a = s.create_project(new_project("a")).await.expect("a");
+    let b = s.create_project(new_project("b")).await.expect("b");
+    assert_eq!(
+        s.trigger_state(a.id, "poll.refs").await.expect("none"),
+        None
+    );
+
+    let refs = json!({"refs/heads/main": "aaa", "refs/tags/v1": "bbb"});
+    s.set_trigger_state(a.id, "poll.refs", &refs)
+        .await
+        .expect("set");
+    assert_eq!(
+        s.trigger_state(a.id, "poll.refs").await.expect("get"),
+        Some(refs)
+    );
+    // Upsert replaces; other keys and projects are separate.
+    let moved = json!({"refs/heads/main": "ccc"});
+    s.set_trigger_state(a.id, "poll.refs", &moved)
+        .await
+        .expect("replace");
+    s.set_trigger_state(a.id, "cron.last_tick_ms", &json!(1_700_000_000_000i64))
+        .await
+        .expect("cron");
+    s.set_trigger_state(b.id, "poll.refs", &json!(null))
+        .await
+        .expect("null");
+    assert_eq!(
+        s.trigger_state(a.id, "poll.refs").await.expect("get"),
+        Some(moved)
+    );
+    assert_eq!(
+        s.trigger_state(a.id, "cron.last_tick_ms")
+            .await
+            .expect("cron"),
+        Some(json!(1_700_000_000_000i64))
+    );
+    assert_eq!(
+        s.trigger_state(b.id, "poll.refs").await.expect("null"),
+        Some(json!(null))
+    );
+    assert_eq!(
+        s.trigger_state(b.id, "cron.last_tick_ms")
+            .await
+            .expect("none"),
+        None
+    );
+
+    // NUL inside JSON strings is stored escaped; hostile keys are data.
+    for text in HOSTILE {
+        let value = json!({ *text: [text, "nul\0inside"] });
+        s.set_trigger_state(b.id, text, &value)
+            .await
+            .expect("hostile");
+        assert_eq!(s.trigger_state(b.id, text).await.expect("get"), Some(value));
+    }
+
+    assert!(matches!(
+        s.set_trigger_state(9999, "k", &json!(1)).await.unwrap_err(),
+        SqlError::NotFound {
+            what: "project",
+            ..
+        }
+    ));
+    for key in ["", "k\0"] {
+        assert!(matches!(
+            s.set_trigger_state(a.id, key, &json!(1)).await.unwrap_err(),
+            SqlError::Invalid { .. }
+        ));
+        assert!(matches!(
+            s.trigger_state(a.id, key).await.unwrap_err(),
+            SqlError::Invalid { .. }
+        ));
+    }
+    let huge = json!("x".repeat(1 << 20));
+    assert!(matches!(
+        s.set_trigger_state(a.id, "poll.refs", &huge)
+            .await
+            .unwrap_err(),
+        SqlError::Invalid {
+            what: "trigger state",
+            ..
+        }
+    ));
+    assert_eq!(
+        s.trigger_state(a.id, "poll.refs").await.expect("kept"),
+        Some(json!({"refs/heads/main": "ccc"}))
+    );
+}
+
+/// A database made by the first schema and holding data is brought up to
+/// the second: simulated by removing what migration 2 created and its
+/// bookkeeping row, then connecting again.
+pub async fn schema_2_applies_over_existing_data(f: &Fixture) {
+    let s = &f.store;
+    let (project, run) = project_and_run(s, "old").await;
+    for sql in [
+        "DROP TABLE run_pipelines",
+        "DROP TABLE webhook_deliveries",
+        "DROP TABLE trigger_state",
+        "DROP INDEX runs_by_status_id",
+        "DELETE FROM _sqlx_migrations WHERE version = 2",
+    ] {
+        raw(s, sql).await.expect("back to schema 1");
+    }
+    let again = SqlStore::connect(&f.url, test_key())
+        .await
+        .expect("migrate to 2");
+    assert_eq!(again.run(run.id).await.expect("run kept"), run);
+    again
+        .set_run_pipeline(run.id, "slipway.yml", "jobs: {}")
+        .await
+        .expect("pipeline");
+    again
+        .set_trigger_state(project.id, "k", &json!(1))
+        .await
+        .expect("state");
+    again
+        .record_delivery(delivery(project.id, DeliveryResult::Ignored, vec![]))
+        .await
+        .expect("delivery");
+    assert_eq!(
+        run_ids(&again.active_runs().await.expect("active")),
+        [run.id]
+    );
+    again.close().await;
 }
