@@ -1,12 +1,50 @@
 //! The Slipway server: the HTTP API under `/api/v1`, webhooks, the agents'
 //! job queue, live logs, `/metrics` and `/healthz`, over one
-//! [`slipway_store::sql::SqlStore`].
+//! [`slipway_store::sql::SqlStore`] (SQLite by default, PostgreSQL).
+//!
+//! The server runs no step itself: it drives runs with the engine's
+//! dispatcher (see [`driver`]) and hands jobs to agents, its built-in one
+//! included, which run them with the same engine code as `slipway run`.
 
+mod auth;
+mod bootstrap;
 mod config;
+mod driver;
+mod error;
+mod json;
+mod livelogs;
+mod metrics;
+mod openapi;
+mod queue;
+mod routes;
+mod state;
+mod triggers;
 
 pub use config::{ServerConfig, default_data_dir};
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use slipway_store::sql::{SecretKey, SqlStore};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::driver::Runs;
+use crate::livelogs::LogHub;
+use crate::metrics::Metrics;
+use crate::queue::Queue;
+use crate::state::AppState;
+use crate::triggers::{Hooks, Starter};
+
+/// Largest JSON body of the API (log batches included).
+const API_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// Largest artifact object an agent may upload.
+const OBJECT_BODY_LIMIT: usize = 2 * 1024 * 1024 * 1024;
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -15,20 +53,105 @@ pub enum ServerError {
     Startup(String),
 }
 
+fn startup(what: &str) -> impl FnOnce(String) -> ServerError + '_ {
+    move |e| ServerError::Startup(format!("{what}: {e}"))
+}
+
 /// A started server: listening, its store migrated, its runs resumed.
 pub struct Server {
     addr: SocketAddr,
     admin_token: String,
+    state: AppState,
+    closing: watch::Sender<bool>,
+    stop_serving: watch::Sender<bool>,
+    serving: JoinHandle<()>,
+    agent: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl Server {
     /// Opens the store, creates the admin user and token on first start,
-    /// binds `config.listen`, resumes unfinished runs and starts the
+    /// resumes unfinished runs, binds `config.listen` and starts the
     /// background loops (polling, cron, lease expiry) and, when configured,
     /// the built-in agent.
     pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
-        let _ = config;
-        Err(ServerError::Startup("the server is being built".into()))
+        let data_dir = config.data_dir.clone();
+        bootstrap::create_private_dir(&data_dir).map_err(startup("data directory"))?;
+        let key = SecretKey::from_env_or_dir(&data_dir).map_err(|e| startup("secret key")(e.to_string()))?;
+        let url = match &config.database {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", data_dir.join("slipway.db").display()),
+        };
+        let store = Arc::new(
+            SqlStore::connect(&url, key)
+                .await
+                .map_err(|e| startup("database")(e.to_string()))?,
+        );
+        let admin_token = bootstrap::admin_token(&store, &data_dir)
+            .await
+            .map_err(startup("admin token"))?;
+        let objects = Arc::new(
+            slipway_store::FileStore::open(&data_dir.join("objects"))
+                .map_err(|e| startup("object store")(e.to_string()))?,
+        );
+        let queue = Arc::new(Queue::default());
+        let metrics = Arc::new(Metrics::default());
+        let logs = Arc::new(LogHub::new(data_dir.join("logs")));
+        let runs = Arc::new(Runs::new(store.clone(), queue.clone(), logs.clone(), metrics.clone()));
+        let hooks = Arc::new(Hooks::new(
+            store.clone(),
+            Arc::new(Starter { runs: runs.clone() }),
+            data_dir.join("mirrors"),
+        ));
+        let (closing, closing_rx) = watch::channel(false);
+        let config = Arc::new(config);
+        let state = AppState {
+            store,
+            queue,
+            runs: runs.clone(),
+            logs,
+            metrics,
+            config: config.clone(),
+            hooks: hooks.clone(),
+            objects,
+            agents: Arc::new(Mutex::new(HashMap::new())),
+            closing: closing_rx.clone(),
+        };
+        // Runs resume before the API opens, so that every job an agent
+        // reports on has its driver again.
+        let resumed = runs.resume_all().await.map_err(|e| startup("resuming runs")(e.to_string()))?;
+        if resumed > 0 {
+            tracing::info!(runs = resumed, "resumed unfinished runs");
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| startup("listen")(format!("{}: {e}", config.listen)))?;
+        let addr = listener.local_addr().map_err(|e| startup("listen")(e.to_string()))?;
+        let (stop_serving, mut stop_rx) = watch::channel(false);
+        let app = router(state.clone());
+        let serving = tokio::spawn(async move {
+            let stop = async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                tracing::error!(%error, "the HTTP server failed");
+            }
+        });
+        spawn_loops(&state, hooks, closing_rx);
+        let agent = if config.builtin_agent {
+            Some(bootstrap::builtin_agent(&state, addr).await.map_err(startup("built-in agent"))?)
+        } else {
+            None
+        };
+        tracing::info!(%addr, "listening");
+        Ok(Server {
+            addr,
+            admin_token,
+            state,
+            closing,
+            stop_serving,
+            serving,
+            agent,
+        })
     }
 
     /// `http://ADDR:PORT` of the API.
@@ -42,13 +165,92 @@ impl Server {
         &self.admin_token
     }
 
-    /// Serves until `shutdown` completes, then stops gracefully: no new jobs
-    /// are handed out and running steps get the grace period to finish.
+    /// Serves until `shutdown` completes, then stops gracefully: no job is
+    /// handed out any more, running jobs get the grace period to finish (the
+    /// built-in agent's steps too), and unfinished runs are left to be
+    /// resumed by the next start.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
         shutdown.await;
+        tracing::info!("shutting down");
+        let _ = self.closing.send(true);
+        let grace = self.state.config.shutdown_grace;
+        if let Some((agent_stop, agent)) = self.agent {
+            let _ = agent_stop.send(true);
+            let _ = tokio::time::timeout(grace + Duration::from_secs(5), agent).await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.state.queue.claimed_jobs() > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = self.stop_serving.send(true);
+        // Long polls and log streams end with the process.
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.serving).await;
         Ok(())
     }
+}
+
+fn spawn_loops(state: &AppState, hooks: Arc<Hooks>, closing: watch::Receiver<bool>) {
+    let reaper = state.clone();
+    let mut stop = closing.clone();
+    tokio::spawn(async move {
+        // Agents get one lease period to come back after a restart before
+        // their jobs are taken from them.
+        let lease = reaper.config.lease;
+        let tick = (lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        tokio::select! {
+            _ = tokio::time::sleep(lease) => {}
+            _ = stop.wait_for(|c| *c) => return,
+        }
+        loop {
+            routes::agent::expire_leases(&reaper).await;
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.wait_for(|c| *c) => return,
+            }
+        }
+    });
+    tokio::spawn(hooks.clone().poll_loop(state.config.poll_interval, closing.clone()));
+    tokio::spawn(hooks.cron_loop(closing));
+}
+
+fn router(state: AppState) -> Router {
+    use routes::{agent, hooks, meta, objects, projects, runs};
+    let api = Router::new()
+        .route("/projects", get(projects::list).post(projects::create))
+        .route("/projects/{project}", get(projects::get))
+        .route("/projects/{project}/secrets", get(projects::secret_names))
+        .route("/projects/{project}/secrets/{name}", put(projects::set_secret))
+        .route("/projects/{project}/runs", post(projects::trigger))
+        .route("/tokens", post(projects::create_token))
+        .route("/runs", get(runs::list))
+        .route("/runs/{id}", get(runs::get))
+        .route("/runs/{id}/cancel", post(runs::cancel))
+        .route("/runs/{id}/retry", post(runs::retry))
+        .route("/runs/{id}/logs", get(runs::logs))
+        .route("/agent/claim", post(agent::claim))
+        .route("/agent/jobs/{job}/events", post(agent::events))
+        .route("/agent/jobs/{job}/finish", post(agent::finish))
+        .route("/openapi.json", get(meta::openapi))
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    let objects = Router::new()
+        .route(
+            "/agent/objects/{digest}",
+            get(objects::get).head(objects::head).put(objects::put),
+        )
+        .layer(DefaultBodyLimit::max(OBJECT_BODY_LIMIT));
+    Router::new()
+        .nest("/api/v1", api.merge(objects))
+        .route(
+            "/hooks/{forge}/{project}",
+            post(hooks::deliver).layer(DefaultBodyLimit::max(slipway_hooks::MAX_BODY_BYTES)),
+        )
+        .route("/healthz", get(meta::healthz))
+        .route("/metrics", get(meta::metrics))
+        .fallback(|| async { error::ApiError::not_found("no such route; the API is under /api/v1 (see /api/v1/openapi.json)") })
+        .with_state(state)
 }

@@ -1,0 +1,8 @@
+//! The HTTP routes, one module per concern.
+
+pub mod agent;
+pub mod hooks;
+pub mod meta;
+pub mod objects;
+pub mod projects;
+pub mod runs;
