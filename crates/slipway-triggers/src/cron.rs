@@ -8,7 +8,7 @@ use slipway_store::sql::{Project, ServerStore};
 use tokio::sync::watch;
 
 use crate::pipeline::read_pipeline;
-use crate::{RunRequest, RunStarter, TriggerError, Triggers, state};
+use crate::{RunRequest, RunStarter, TriggerError, Triggers};
 
 /// How long after a minute begins the loop ticks: enough for a slow clock to have passed it.
 const TICK_OFFSET_MS: u64 = 500;
@@ -53,13 +53,11 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
     async fn cron_project(&self, project: &Project, now_ms: u64) -> Result<Vec<i64>, TriggerError> {
         let lock = self.project_lock(project.id);
         let _guard = lock.lock().await;
-        let mut saved = state::load(&self.mirrors_dir, project.id).await?;
-        let last = saved.last_cron_ms;
+        let last = self.last_cron_tick(project.id).await?;
         if last.is_some_and(|last| now_ms <= last) {
             return Ok(Vec::new());
         }
-        saved.last_cron_ms = Some(now_ms);
-        state::save(&self.mirrors_dir, project.id, &saved).await?;
+        self.save_cron_tick(project.id, now_ms).await?;
         let Some(last) = last else {
             return Ok(Vec::new());
         };
@@ -90,7 +88,8 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
         let (last_s, now_s) = (last / 1000, now_ms / 1000);
         let mut runs = Vec::new();
         for schedule in &pipeline.on.schedule {
-            if !schedule.next_after(last_s).is_some_and(|at| at <= now_s) {
+            let due = schedule.next_after(last_s).is_some_and(|at| at <= now_s);
+            if !due {
                 continue;
             }
             let verdict = pipeline.on.matches(&TriggerEvent::Schedule {

@@ -27,12 +27,4 @@ pub enum TriggerError {
     /// The server could not create or start the run.
     #[error("the run could not be started: {0}")]
     Start(String),
-    /// The trigger state could not be read or written.
-    #[error("trigger state {path}: {source}")]
-    State {
-        /// The state file.
-        path: std::path::PathBuf,
-        /// What failed.
-        source: std::io::Error,
-    },
 }

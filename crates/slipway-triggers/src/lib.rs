@@ -20,7 +20,9 @@
 //!   trigger state, so they never fetch the same mirror at once and never start the same change
 //!   twice (a webhook records the ref it handled in the polling state).
 //! - **State survives restarts**: the last refs seen and the last cron tick are kept per
-//!   project in `MIRRORS/<project id>.triggers.json`, written atomically (temp file + rename).
+//!   project in the store's trigger state (`ServerStore::set_trigger_state`).
+//! - **Deliveries are logged**: every delivery to a known project is recorded with
+//!   `ServerStore::record_delivery` (started, ignored, rejected or failed, with the run ids).
 
 mod cron;
 mod error;

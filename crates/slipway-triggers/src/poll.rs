@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::pipeline::read_pipeline;
-use crate::{RunRequest, RunStarter, TriggerError, Triggers, state};
+use crate::{RunRequest, RunStarter, TriggerError, Triggers};
 
 /// The project setting that overrides the polling interval, in seconds; 0 turns polling off
 /// for the project (webhooks only).
@@ -31,10 +31,8 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
         let _guard = lock.lock().await;
         let mirror = self.fetched_mirror(project).await?;
         let now = mirror.refs().await?;
-        let mut saved = state::load(&self.mirrors_dir, project.id).await?;
-        let Some(before) = saved.refs.take() else {
-            saved.refs = Some(now);
-            state::save(&self.mirrors_dir, project.id, &saved).await?;
+        let Some(before) = self.saved_refs(project.id).await? else {
+            self.save_refs(project.id, &now).await?;
             return Ok(Vec::new());
         };
         let mut recorded = now.clone();
@@ -48,8 +46,7 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
                 Err(_) => forget(&mut recorded, &before, &change),
             }
         }
-        saved.refs = Some(recorded);
-        state::save(&self.mirrors_dir, project.id, &saved).await?;
+        self.save_refs(project.id, &recorded).await?;
         Ok(runs)
     }
 

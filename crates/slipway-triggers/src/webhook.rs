@@ -4,12 +4,41 @@ use slipway_api::HookAnswer;
 use slipway_engine::records::GitInfo;
 use slipway_hooks::{Event, Forge, MAX_BODY_BYTES, ParseError, Parsed, PullRequest, Push};
 use slipway_spec::TriggerEvent;
-use slipway_store::sql::{Project, ServerStore, SqlError};
+use slipway_store::sql::{DeliveryResult, NewDelivery, Project, ServerStore, SqlError};
 
 use crate::git::Synced;
 use crate::pipeline::read_pipeline;
-use crate::state;
 use crate::{PullRequestInfo, RunRequest, RunStarter, Triggers};
+
+/// Headers carrying the forge's id of a delivery, looked up in this order.
+const DELIVERY_ID_HEADERS: &[&str] = &[
+    "X-GitHub-Delivery",
+    "X-Gitlab-Event-UUID",
+    "X-Forgejo-Delivery",
+    "X-Gitea-Delivery",
+];
+
+/// The forge's name in the delivery log (as in the webhook URL).
+fn forge_key(forge: Forge) -> &'static str {
+    match forge {
+        Forge::GitHub => "github",
+        Forge::GitLab => "gitlab",
+        Forge::Gitea => "gitea",
+    }
+}
+
+/// Request text fit to store: at most `max` bytes (cut at a character boundary), control
+/// characters (NUL included, which PostgreSQL refuses) replaced by `?`.
+fn printable(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max));
+    for c in text.chars() {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(if c.is_control() && c != '\n' { '?' } else { c });
+    }
+    out
+}
 
 /// What a delivery leads to once its event is known.
 enum Decision {
@@ -50,21 +79,38 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
             }
             Err(err) => return failed(format!("the store failed: {err}")),
         };
+        // slipway-hooks names headers in their usual spelling; the server's lookup is by
+        // lower-case name.
+        let lookup = |name: &str| headers(&name.to_ascii_lowercase());
+        let event_name = slipway_hooks::event_type(forge, &lookup).unwrap_or_default();
+        let (status, answer) = self
+            .deliver(&project, forge, &lookup, &event_name, body)
+            .await;
+        self.log_delivery(&project, forge, &lookup, &event_name, status, &answer)
+            .await;
+        (status, answer)
+    }
+
+    /// Authenticates, parses and acts on a delivery to a known project.
+    async fn deliver(
+        &self,
+        project: &Project,
+        forge: Forge,
+        lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+        event_name: &str,
+        body: &[u8],
+    ) -> (u16, HookAnswer) {
         let secret = match self.store.webhook_secret(project.id).await {
             Ok(secret) => secret,
             Err(err) => return failed(format!("the store failed: {err}")),
         };
-        // slipway-hooks names headers in their usual spelling; the server's lookup is by
-        // lower-case name.
-        let lookup = |name: &str| headers(&name.to_ascii_lowercase());
         let secret = secret.as_ref().map_or(&[][..], |s| s.expose());
-        if let Err(err) = slipway_hooks::verify(forge, &lookup, body, secret) {
+        if let Err(err) = slipway_hooks::verify(forge, lookup, body, secret) {
             tracing::warn!(project = %project.name, forge = %forge, error = %err,
                 "webhook delivery rejected");
             return refuse(401, err.to_string());
         }
-        let event_name = slipway_hooks::event_type(forge, &lookup).unwrap_or_default();
-        let event = match slipway_hooks::parse(forge, &event_name, body) {
+        let event = match slipway_hooks::parse(forge, event_name, body) {
             Ok(Parsed::Event(event)) => event,
             Ok(Parsed::Ignored { reason }) => {
                 tracing::info!(project = %project.name, forge = %forge, reason = %reason,
@@ -78,7 +124,7 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
                 return refuse(400, err.to_string());
             }
         };
-        match self.decide(&project, event).await {
+        match self.decide(project, event).await {
             Decision::Ignore(reason) => {
                 tracing::info!(project = %project.name, forge = %forge, reason = %reason,
                     "webhook delivery starts nothing");
@@ -95,6 +141,41 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
                 ),
                 Err(err) => failed(format!("the run could not be started: {err}")),
             },
+        }
+    }
+
+    /// Records the delivery in the store's delivery log; a failure to do so is only logged,
+    /// since the answer (and any run) stands.
+    async fn log_delivery(
+        &self,
+        project: &Project,
+        forge: Forge,
+        lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+        event_name: &str,
+        status: u16,
+        answer: &HookAnswer,
+    ) {
+        let result = match (status, answer.result.as_str()) {
+            (202, "started") => DeliveryResult::Started,
+            (202, _) => DeliveryResult::Ignored,
+            (500, _) => DeliveryResult::Failed,
+            _ => DeliveryResult::Rejected,
+        };
+        let delivery_id = DELIVERY_ID_HEADERS
+            .iter()
+            .find_map(|name| lookup(name))
+            .map(|id| printable(&id, 255));
+        let delivery = NewDelivery {
+            project_id: project.id,
+            forge: forge_key(forge).to_owned(),
+            event: printable(event_name, 255),
+            delivery_id,
+            result,
+            message: answer.message.as_deref().map(|m| printable(m, 16 * 1024)),
+            run_ids: answer.runs.clone(),
+        };
+        if let Err(err) = self.store.record_delivery(delivery).await {
+            tracing::warn!(project = %project.name, error = %err, "could not log the webhook delivery");
         }
     }
 
@@ -125,10 +206,10 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
     /// Sets the pushed ref to its new commit in the polling state (once polling has a
     /// baseline), so that the next polling pass does not see it as new.
     async fn remember_push(&self, project_id: i64, push: &Push) -> Result<(), crate::TriggerError> {
-        let mut saved = state::load(&self.mirrors_dir, project_id).await?;
-        let Some(refs) = saved.refs.as_mut() else {
+        let Some(mut saved) = self.saved_refs(project_id).await? else {
             return Ok(());
         };
+        let refs = &mut saved;
         let map = match (&push.branch, &push.tag) {
             (Some(branch), _) => Some((&mut refs.branches, branch)),
             (None, Some(tag)) => Some((&mut refs.tags, tag)),
@@ -142,7 +223,7 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
         } else {
             map.insert(name.clone(), push.after.clone());
         }
-        state::save(&self.mirrors_dir, project_id, &saved).await
+        self.save_refs(project_id, &saved).await
     }
 }
 
