@@ -24,6 +24,14 @@ pub enum TriggerError {
     /// Manual inputs do not fit the pipeline's `on.manual.inputs`.
     #[error("{0}")]
     Input(String),
+    /// Trigger state could not be encoded for the store.
+    #[error("trigger state {key}: {reason}")]
+    State {
+        /// The state's key.
+        key: &'static str,
+        /// What failed.
+        reason: String,
+    },
     /// The server could not create or start the run.
     #[error("the run could not be started: {0}")]
     Start(String),

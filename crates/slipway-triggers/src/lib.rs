@@ -45,6 +45,7 @@ use slipway_store::sql::ServerStore;
 
 pub use error::TriggerError;
 pub use inputs::check_inputs;
+pub use poll::POLL_INTERVAL_SETTING;
 
 /// The pipeline file, at the repository's root.
 pub const PIPELINE_FILE: &str = "slipway.yml";

@@ -61,11 +61,13 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
     async fn save<T: Serialize>(
         &self,
         project_id: i64,
-        key: &str,
+        key: &'static str,
         value: &T,
     ) -> Result<(), TriggerError> {
-        let value = serde_json::to_value(value)
-            .map_err(|err| TriggerError::Start(format!("trigger state {key}: {err}")))?;
+        let value = serde_json::to_value(value).map_err(|err| TriggerError::State {
+            key,
+            reason: err.to_string(),
+        })?;
         self.store
             .set_trigger_state(project_id, key, &value)
             .await?;

@@ -2,6 +2,9 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use common::{Fixture, pipeline};
 
 const ON_MAIN_SRC: &str = "  push:\n    branches: [main]\n    paths: [\"src/**\", \"slipway.yml\"]\n  tag:\n    tags: [\"v*\"]";
@@ -151,4 +154,31 @@ async fn a_commit_without_a_valid_pipeline_becomes_a_failed_request() {
         why.contains(&gone) && why.contains("has no slipway.yml"),
         "{why}"
     );
+}
+
+#[tokio::test]
+async fn poll_loop_starts_runs_for_new_commits_and_stops_on_shutdown() {
+    let f = Fixture::new("main", &pipeline(ON_MAIN_SRC)).await;
+    f.triggers.poll_project(&f.project).await.unwrap();
+    let sha = f.origin.commit(&[("src/loop.rs", Some("l\n"))]);
+
+    let triggers = Arc::new(f.restarted());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Arc::clone(&triggers).poll_loop(Duration::from_secs(1), shutdown));
+    // Wait for the event (bounded), not for a time.
+    let mut requests = Vec::new();
+    for _ in 0..600 {
+        requests = f.recorder.taken();
+        if !requests.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].commit.as_deref(), Some(sha.as_str()));
 }
