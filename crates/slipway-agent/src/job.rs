@@ -1,0 +1,274 @@
+//! One assignment, from claim to finish: the repository's mirror and a clean
+//! checkout, the pipeline parsed and planned, the needed artifacts
+//! downloaded, the job run by the engine's own [`run_job`] (exactly as
+//! `slipway run` does), its artifacts uploaded, and its outcome reported.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use slipway_api::{Assignment, FinishRequest};
+use slipway_engine::records::{CacheStatus, JobResult};
+use slipway_engine::{JobOutcome, Plan, RunContext, RunOptions, Silent, run_job};
+use slipway_exec::{AnyExecutor, DockerConfig, LocalConfig};
+use slipway_git::Mirror;
+use slipway_store::FileStore;
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::client::{Api, CallError};
+use crate::job_store::{JobStore, Upload};
+use crate::retry::retrying;
+use crate::transfer::{download_artifacts, upload_artifacts};
+use crate::uploader::{Delivery, Uploader};
+
+/// What every job of one agent shares.
+pub(crate) struct AgentShared {
+    pub(crate) api: Arc<Api>,
+    pub(crate) work_dir: PathBuf,
+    /// Blobs, artifacts and caches of every job of this agent.
+    pub(crate) files: Arc<FileStore>,
+    /// One lock per mirror directory: two jobs of one repository must not
+    /// clone or fetch into the same mirror at once.
+    pub(crate) mirrors: std::sync::Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    /// Turns true when the agent stops waiting for an unreachable server.
+    pub(crate) abandon: watch::Receiver<bool>,
+}
+
+/// Runs an assignment to its end and reports it. `cancel` is the job's
+/// cancel signal (the server's cancel, a lost job, or the agent's shutdown).
+pub(crate) async fn run_assignment(
+    shared: Arc<AgentShared>,
+    assignment: Assignment,
+    cancel: Arc<watch::Sender<bool>>,
+) {
+    let job_id = assignment.job_id;
+    tracing::info!(
+        job = job_id,
+        run = %assignment.run,
+        key = %assignment.job_key,
+        attempt = assignment.attempt,
+        "job claimed"
+    );
+    let (uploads, received) = mpsc::unbounded_channel();
+    let uploader = tokio::spawn(
+        Uploader {
+            api: shared.api.clone(),
+            job_id,
+            lease: std::time::Duration::from_millis(assignment.lease_ms),
+            uploads: received,
+            cancel: cancel.clone(),
+            abandon: shared.abandon.clone(),
+        }
+        .run(),
+    );
+    let jobs_dir = shared
+        .work_dir
+        .join("jobs")
+        .join(format!("{job_id}-{}", assignment.attempt));
+    let outcome = execute(&shared, assignment, &jobs_dir, uploads, cancel.subscribe()).await;
+    remove_dir(&jobs_dir).await;
+    let delivery = uploader.await.unwrap_or_else(|error| {
+        tracing::error!(job = job_id, "the job's uploader failed: {error}");
+        Delivery::Abandoned
+    });
+    if delivery != Delivery::Delivered {
+        // Gone: the server gave the job to someone else. Abandoned: it
+        // could not be reached before shutdown; the lease will expire.
+        return;
+    }
+    let finish = FinishRequest {
+        agent: shared.api.agent.clone(),
+        outcome,
+    };
+    let result = finish.outcome.result;
+    let (api, body) = (&shared.api, &finish);
+    let sent = retrying(
+        "reporting a job's outcome",
+        &shared.abandon,
+        || async move { api.finish(job_id, body).await },
+    )
+    .await;
+    match sent {
+        Ok(()) => tracing::info!(job = job_id, result = result.as_str(), "job finished"),
+        Err(CallError::Gone(_)) => {
+            tracing::warn!(
+                job = job_id,
+                "the outcome came too late: the job is no longer this agent's"
+            )
+        }
+        Err(error) => tracing::warn!(job = job_id, "the job's outcome was not reported: {error}"),
+    }
+}
+
+fn failed(error: String, started: Instant) -> JobOutcome {
+    JobOutcome {
+        result: JobResult::Failure,
+        outputs: Vec::new(),
+        cache: CacheStatus::Uncached,
+        artifacts: Vec::new(),
+        tests: None,
+        error: Some(error),
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+fn cancelled(started: Instant) -> JobOutcome {
+    JobOutcome {
+        result: JobResult::Cancelled,
+        error: Some("the job was cancelled before its steps started".to_string()),
+        ..failed(String::new(), started)
+    }
+}
+
+/// Everything between the claim and the report. `uploads` is held to the
+/// end, so heartbeats continue while artifacts are transferred.
+async fn execute(
+    shared: &AgentShared,
+    assignment: Assignment,
+    jobs_dir: &Path,
+    uploads: mpsc::UnboundedSender<Upload>,
+    cancel: watch::Receiver<bool>,
+) -> JobOutcome {
+    let started = Instant::now();
+    let mirror = match mirror_with_commit(shared, &assignment.repo_url, &assignment.commit).await {
+        Ok(mirror) => mirror,
+        Err(error) => return failed(error, started),
+    };
+    let pipeline = match slipway_spec::parse_pipeline(
+        &assignment.pipeline_source,
+        &assignment.pipeline_file,
+    ) {
+        Ok(pipeline) => Arc::new(pipeline),
+        Err(diagnostics) => {
+            return failed(
+                format!("the pipeline file is not valid:\n{diagnostics}"),
+                started,
+            );
+        }
+    };
+    let plan = Plan::new(&pipeline);
+    let Some(index) = plan
+        .jobs
+        .iter()
+        .position(|job| job.key == assignment.job_key)
+    else {
+        return failed(
+            format!(
+                "job `{}` is not in the plan of `{}` at commit {}",
+                assignment.job_key, assignment.pipeline_file, assignment.commit
+            ),
+            started,
+        );
+    };
+    if let Err(error) = download_artifacts(
+        &shared.api,
+        &shared.files,
+        &assignment.upstream,
+        &shared.abandon,
+    )
+    .await
+    {
+        return failed(error, started);
+    }
+    if *cancel.borrow() {
+        return cancelled(started);
+    }
+    let options = RunOptions {
+        file: assignment.pipeline_file,
+        parallelism: 1,
+        fail_fast: false,
+        secrets: assignment.secrets,
+        inputs: assignment.inputs,
+        git: assignment.git,
+        restore_artifacts: true,
+    };
+    let (context, env_failure) =
+        RunContext::new(assignment.run, pipeline, plan, Arc::new(Silent), options);
+    if let Some(error) = env_failure {
+        return failed(error, started);
+    }
+    // A fresh executor per job: its clean checkouts are of this job's
+    // commit. Docker, if the job needs it, is connected per job too; the
+    // sweep that runs then removes only objects whose owning process is
+    // dead, never those of this agent's other running jobs.
+    let executor = AnyExecutor::new(
+        LocalConfig::clean(mirror.dir(), &assignment.commit, jobs_dir),
+        DockerConfig::default(),
+    );
+    let store = Arc::new(JobStore {
+        files: shared.files.clone(),
+        uploads: uploads.clone(),
+    });
+    let mut outcome = run_job(
+        Arc::new(context),
+        Arc::new(executor),
+        store,
+        index,
+        assignment.upstream,
+        cancel,
+    )
+    .await;
+    if !outcome.artifacts.is_empty()
+        && let Err(error) = upload_artifacts(
+            &shared.api,
+            &shared.files,
+            &outcome.artifacts,
+            &shared.abandon,
+        )
+        .await
+    {
+        outcome.result = JobResult::Failure;
+        outcome.error = Some(error);
+    }
+    drop(uploads);
+    outcome
+}
+
+/// The mirror of `url` in the agent's work directory, fetched when it does
+/// not hold `commit` yet.
+async fn mirror_with_commit(
+    shared: &AgentShared,
+    url: &str,
+    commit: &str,
+) -> Result<Mirror, String> {
+    let hash = blake3::hash(url.as_bytes()).to_hex();
+    let dir = shared
+        .work_dir
+        .join("mirrors")
+        .join(hash.get(..16).unwrap_or_default());
+    let lock = {
+        let mut locks = shared
+            .mirrors
+            .lock()
+            .map_err(|_| "the agent's mirror table is unusable".to_string())?;
+        locks.entry(dir.clone()).or_default().clone()
+    };
+    let _guard = lock.lock().await;
+    let mirror = Mirror::open_or_clone(url, &dir)
+        .await
+        .map_err(|e| format!("could not get the repository: {e}"))?;
+    if mirror.has_commit(commit).await.map_err(|e| e.to_string())? {
+        return Ok(mirror);
+    }
+    mirror
+        .fetch()
+        .await
+        .map_err(|e| format!("could not fetch the repository: {e}"))?;
+    if mirror.has_commit(commit).await.map_err(|e| e.to_string())? {
+        Ok(mirror)
+    } else {
+        Err(format!(
+            "commit {commit} is not in {} (was it force-pushed away?)",
+            mirror.shown_url()
+        ))
+    }
+}
+
+async fn remove_dir(dir: &Path) {
+    match tokio::fs::remove_dir_all(dir).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("cannot remove {}: {e}", dir.display()),
+    }
+}
