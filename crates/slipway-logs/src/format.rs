@@ -208,6 +208,26 @@ impl<W: Write> LogWriter<W> {
     }
 }
 
+/// Appends one record to `out`: the same bytes [`LogWriter::write_line`] writes, for a caller that
+/// assembles a batch of records in memory and writes it with one system call (the live log store
+/// does, so the batch it wrote is also the batch it broadcasts). A `line` containing `\n` is
+/// refused with [`io::ErrorKind::InvalidInput`] and `out` is left as it was.
+pub fn append_record(out: &mut Vec<u8>, ts_ms: u64, stream: Stream, line: &[u8]) -> io::Result<()> {
+    if memchr(b'\n', line).is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a log line must not contain a newline",
+        ));
+    }
+    let mut header = [0u8; 24];
+    let header_len = format_header(ts_ms, stream, &mut header);
+    out.reserve(header_len + line.len() + 1);
+    out.extend_from_slice(header.get(..header_len).unwrap_or_default());
+    out.extend_from_slice(line);
+    out.push(b'\n');
+    Ok(())
+}
+
 /// Writes `<ts_ms> <code> ` into `buf` and returns its length (at most 20 + 3 bytes).
 fn format_header(ts_ms: u64, stream: Stream, buf: &mut [u8; 24]) -> usize {
     let mut digits = [0u8; 20];
@@ -308,6 +328,23 @@ mod tests {
             bytes,
             b"1767225600123 e warning: disk almost full\n0 o \n18446744073709551615 o \xff bytes \r kept\n"
         );
+    }
+
+    #[test]
+    fn append_record_writes_what_log_writer_writes() {
+        let lines: [(u64, Stream, &[u8]); 3] = [
+            (1_767_225_600_123, Stream::Stderr, b"warning"),
+            (0, Stream::Stdout, b""),
+            (u64::MAX, Stream::Stdout, b"\xff\r"),
+        ];
+        let mut out = Vec::new();
+        for (ts, stream, line) in lines {
+            assert!(append_record(&mut out, ts, stream, line).is_ok());
+        }
+        assert_eq!(out, written(&lines));
+        let err = append_record(&mut out, 1, Stream::Stdout, b"a\nb").err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidInput));
+        assert_eq!(out, written(&lines));
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //!   format in [`mod@archive`]. [`ArchiveReader`] and [`PlainLogReader`] read either form a page
 //!   at a time by line number through [`LogSource`]; [`search`] finds lines in either.
 //! - [`apply_retention`] deletes the oldest logs beyond an age or a total size.
+//! - [`live::LiveLogs`] is the server's store built from these parts: batches of lines from
+//!   agents appended to per-step files, archived when their job ends, streamed to followers
+//!   (backlog, then live lines) with a resumable [`live::Cursor`]. It is the one module here that
+//!   does its own I/O, takes locks and needs tokio.
 //!
 //! This is the hottest path of the product (every byte every step prints), so the design avoids
 //! per-line costs: lines are handed to callbacks as slices borrowed from the chunk or from one
@@ -26,6 +30,7 @@
 
 pub mod archive;
 pub mod format;
+pub mod live;
 
 mod archive_reader;
 mod encode;
@@ -46,7 +51,8 @@ pub use archive::{
 };
 pub use archive_reader::ArchiveReader;
 pub use format::{
-    LogReader, LogWriter, MalformedRecord, Record, Records, Stream, parse_record, records,
+    LogReader, LogWriter, MalformedRecord, Record, Records, Stream, append_record, parse_record,
+    records,
 };
 pub use masker::{MASK, MIN_DERIVED_LEN, SecretMasker};
 pub use plain_reader::{CHECKPOINT_LINES, PlainLogReader};
