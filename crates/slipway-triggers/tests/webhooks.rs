@@ -373,3 +373,18 @@ async fn unknown_project_is_404_and_oversized_body_is_413() {
     assert_eq!(status, 413);
     assert!(f.recorder.taken().is_empty());
 }
+
+/// The server awaits these futures in axum handlers and spawned tasks, so they must be `Send`.
+#[tokio::test]
+async fn trigger_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (f, _, _) = fixture(ON).await;
+    let lookup = github("push", b"{}");
+    let webhook = f.triggers.webhook(Forge::GitHub, "demo", &lookup, b"{}");
+    assert_send(&webhook);
+    let manual = f.triggers.manual(&f.project, None, serde_json::Map::new());
+    assert_send(&manual);
+    assert_send(&f.triggers.poll_project(&f.project));
+    assert_send(&f.triggers.cron_tick(0));
+    assert_eq!(webhook.await.0, 400, "a signed `{}` is not a push payload");
+}
