@@ -26,7 +26,11 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        match state.store.authenticate(&ClearToken::from_client(token)).await? {
+        match state
+            .store
+            .authenticate(&ClearToken::from_client(token))
+            .await?
+        {
             Some(info) if info.revoked_ms.is_none() => Ok(Caller(info)),
             _ => Err(ApiError::unauthorized()),
         }
@@ -35,7 +39,12 @@ impl FromRequestParts<AppState> for Caller {
 
 impl Caller {
     /// 403 unless the caller may do `action` on the project.
-    pub async fn require(&self, state: &AppState, project: Id, action: Action) -> Result<(), ApiError> {
+    pub async fn require(
+        &self,
+        state: &AppState,
+        project: Id,
+        action: Action,
+    ) -> Result<(), ApiError> {
         if state.store.authorize(&self.0, project, action).await? {
             Ok(())
         } else {
@@ -53,7 +62,9 @@ impl Caller {
         if self.0.user_is_admin && self.0.kind == TokenKind::Personal {
             Ok(())
         } else {
-            Err(ApiError::forbidden("this needs a server administrator's token"))
+            Err(ApiError::forbidden(
+                "this needs a server administrator's token",
+            ))
         }
     }
 
@@ -62,7 +73,9 @@ impl Caller {
         if self.0.kind == TokenKind::Agent || self.0.user_is_admin {
             Ok(())
         } else {
-            Err(ApiError::forbidden("only agent tokens may claim and run jobs"))
+            Err(ApiError::forbidden(
+                "only agent tokens may claim and run jobs",
+            ))
         }
     }
 }

@@ -44,7 +44,10 @@ pub async fn admin_token(store: &SqlStore, data_dir: &Path) -> Result<String, St
     }
     let user = match store.user_by_name("admin").await {
         Ok(user) => user,
-        Err(SqlError::NotFound { .. }) => store.create_user("admin", true).await.map_err(|e| e.to_string())?,
+        Err(SqlError::NotFound { .. }) => store
+            .create_user("admin", true)
+            .await
+            .map_err(|e| e.to_string())?,
         Err(error) => return Err(error.to_string()),
     };
     let (_, clear) = store
@@ -80,12 +83,22 @@ pub async fn builtin_agent(
     let store = &state.store;
     let user = match store.user_by_name(NAME).await {
         Ok(user) => user,
-        Err(SqlError::NotFound { .. }) => store.create_user(NAME, false).await.map_err(|e| e.to_string())?,
+        Err(SqlError::NotFound { .. }) => store
+            .create_user(NAME, false)
+            .await
+            .map_err(|e| e.to_string())?,
         Err(error) => return Err(error.to_string()),
     };
-    for old in store.list_tokens(user.id).await.map_err(|e| e.to_string())? {
+    for old in store
+        .list_tokens(user.id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         if old.revoked_ms.is_none() {
-            store.revoke_token(old.id).await.map_err(|e| e.to_string())?;
+            store
+                .revoke_token(old.id)
+                .await
+                .map_err(|e| e.to_string())?;
         }
     }
     let (_, token) = store

@@ -16,12 +16,10 @@ use std::time::Instant;
 
 use slipway_engine::contexts::{Scope, git_value};
 use slipway_engine::ports::{CancelSignal, RunStore, StoreError};
-use slipway_engine::records::{
-    CacheStatus, GitInfo, JobResult, Record, RunMeta, RunSummary,
-};
+use slipway_engine::records::{CacheStatus, GitInfo, JobResult, Record, RunMeta, RunSummary};
 use slipway_engine::{
-    JobOutcome, Launcher, Plan, RunContext, RunOptions, Silent, Start, Upstream,
-    retry_records, run_with,
+    JobOutcome, Launcher, Plan, RunContext, RunOptions, Silent, Start, Upstream, retry_records,
+    run_with,
 };
 use slipway_expr::Value;
 use slipway_spec::model::{Pipeline, RunsOn};
@@ -371,8 +369,8 @@ impl Runs {
             .run_pipeline(run_id)
             .await?
             .ok_or(RetryError::NoPipeline)?;
-        let pipeline = slipway_spec::parse_pipeline(&source, &file)
-            .map_err(|_| RetryError::NoPipeline)?;
+        let pipeline =
+            slipway_spec::parse_pipeline(&source, &file).map_err(|_| RetryError::NoPipeline)?;
         let plan = Plan::new(&pipeline);
         let records: Vec<Record> = self
             .store
@@ -623,7 +621,8 @@ impl Launcher for QueueLauncher {
         cancel: CancelSignal,
         done: mpsc::UnboundedSender<(usize, JobOutcome)>,
     ) {
-        let (store, queue, metrics) = (self.store.clone(), self.queue.clone(), self.metrics.clone());
+        let (store, queue, metrics) =
+            (self.store.clone(), self.queue.clone(), self.metrics.clone());
         let (run_id, source, run) = (self.run_id, self.source.clone(), run.clone());
         tokio::spawn(async move {
             let Some(planned) = run.plan.jobs.get(job) else {
@@ -701,7 +700,12 @@ async fn enqueue(
 
 /// A job cancelled before an agent claimed it ends here; a claimed one is
 /// told through its agent's next event answer.
-async fn watch_cancel(store: Arc<SqlStore>, queue: Arc<Queue>, job_id: Id, mut cancel: CancelSignal) {
+async fn watch_cancel(
+    store: Arc<SqlStore>,
+    queue: Arc<Queue>,
+    job_id: Id,
+    mut cancel: CancelSignal,
+) {
     loop {
         if *cancel.borrow() {
             break;

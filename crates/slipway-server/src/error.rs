@@ -50,7 +50,9 @@ impl ApiError {
 impl From<SqlError> for ApiError {
     fn from(error: SqlError) -> ApiError {
         match error {
-            SqlError::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()),
+            SqlError::Invalid { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
+            }
             SqlError::NotFound { .. } => ApiError::not_found(error.to_string()),
             SqlError::AlreadyExists { .. } => ApiError::conflict(error.to_string()),
             other => {
@@ -66,7 +68,13 @@ impl From<SqlError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.message })).into_response()
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 

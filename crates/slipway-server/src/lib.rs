@@ -76,7 +76,8 @@ impl Server {
     pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
         let data_dir = config.data_dir.clone();
         bootstrap::create_private_dir(&data_dir).map_err(startup("data directory"))?;
-        let key = SecretKey::from_env_or_dir(&data_dir).map_err(|e| startup("secret key")(e.to_string()))?;
+        let key = SecretKey::from_env_or_dir(&data_dir)
+            .map_err(|e| startup("secret key")(e.to_string()))?;
         let url = match &config.database {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", data_dir.join("slipway.db").display()),
@@ -96,7 +97,12 @@ impl Server {
         let queue = Arc::new(Queue::default());
         let metrics = Arc::new(Metrics::default());
         let logs = Arc::new(LogHub::new(data_dir.join("logs")));
-        let runs = Arc::new(Runs::new(store.clone(), queue.clone(), logs.clone(), metrics.clone()));
+        let runs = Arc::new(Runs::new(
+            store.clone(),
+            queue.clone(),
+            logs.clone(),
+            metrics.clone(),
+        ));
         let hooks = Arc::new(Hooks::new(
             store.clone(),
             Arc::new(Starter { runs: runs.clone() }),
@@ -118,27 +124,39 @@ impl Server {
         };
         // Runs resume before the API opens, so that every job an agent
         // reports on has its driver again.
-        let resumed = runs.resume_all().await.map_err(|e| startup("resuming runs")(e.to_string()))?;
+        let resumed = runs
+            .resume_all()
+            .await
+            .map_err(|e| startup("resuming runs")(e.to_string()))?;
         if resumed > 0 {
             tracing::info!(runs = resumed, "resumed unfinished runs");
         }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| startup("listen")(format!("{}: {e}", config.listen)))?;
-        let addr = listener.local_addr().map_err(|e| startup("listen")(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| startup("listen")(e.to_string()))?;
         let (stop_serving, mut stop_rx) = watch::channel(false);
         let app = router(state.clone());
         let serving = tokio::spawn(async move {
             let stop = async move {
                 let _ = stop_rx.wait_for(|stop| *stop).await;
             };
-            if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::error!(%error, "the HTTP server failed");
             }
         });
         spawn_loops(&state, hooks, closing_rx);
         let agent = if config.builtin_agent {
-            Some(bootstrap::builtin_agent(&state, addr).await.map_err(startup("built-in agent"))?)
+            Some(
+                bootstrap::builtin_agent(&state, addr)
+                    .await
+                    .map_err(startup("built-in agent"))?,
+            )
         } else {
             None
         };
@@ -182,9 +200,7 @@ impl Server {
             let _ = tokio::time::timeout(grace + Duration::from_secs(5), agent).await;
         }
         let deadline = tokio::time::Instant::now() + grace;
-        while self.state.queue.claimed_jobs() > 0
-            && tokio::time::Instant::now() < deadline
-        {
+        while self.state.queue.claimed_jobs() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let _ = self.stop_serving.send(true);
@@ -214,7 +230,11 @@ fn spawn_loops(state: &AppState, hooks: Arc<Hooks>, closing: watch::Receiver<boo
             }
         }
     });
-    tokio::spawn(hooks.clone().poll_loop(state.config.poll_interval, closing.clone()));
+    tokio::spawn(
+        hooks
+            .clone()
+            .poll_loop(state.config.poll_interval, closing.clone()),
+    );
     tokio::spawn(hooks.cron_loop(closing));
 }
 
@@ -224,7 +244,10 @@ fn router(state: AppState) -> Router {
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{project}", get(projects::get))
         .route("/projects/{project}/secrets", get(projects::secret_names))
-        .route("/projects/{project}/secrets/{name}", put(projects::set_secret))
+        .route(
+            "/projects/{project}/secrets/{name}",
+            put(projects::set_secret),
+        )
         .route("/projects/{project}/runs", post(projects::trigger))
         .route("/tokens", post(projects::create_token))
         .route("/runs", get(runs::list))
@@ -251,6 +274,10 @@ fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(meta::healthz))
         .route("/metrics", get(meta::metrics))
-        .fallback(|| async { error::ApiError::not_found("no such route; the API is under /api/v1 (see /api/v1/openapi.json)") })
+        .fallback(|| async {
+            error::ApiError::not_found(
+                "no such route; the API is under /api/v1 (see /api/v1/openapi.json)",
+            )
+        })
         .with_state(state)
 }

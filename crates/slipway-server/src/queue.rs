@@ -121,7 +121,11 @@ impl Queue {
     pub fn claimed_jobs(&self) -> usize {
         self.jobs
             .lock()
-            .map(|j| j.values().filter(|p| p.claimed.load(Ordering::Relaxed)).count())
+            .map(|j| {
+                j.values()
+                    .filter(|p| p.claimed.load(Ordering::Relaxed))
+                    .count()
+            })
             .unwrap_or(0)
     }
 }

@@ -56,6 +56,9 @@ impl AppState {
             return 0;
         };
         agents.retain(|_, seen| seen.elapsed() < window * 2);
-        agents.values().filter(|seen| seen.elapsed() < window).count()
+        agents
+            .values()
+            .filter(|seen| seen.elapsed() < window)
+            .count()
     }
 }

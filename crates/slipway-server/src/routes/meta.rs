@@ -12,7 +12,10 @@ use crate::state::AppState;
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.count_runs_by_status().await {
         Ok(_) => (axum::http::StatusCode::OK, "ok\n"),
-        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
+        Err(_) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store unavailable\n",
+        ),
     }
 }
 
@@ -22,14 +25,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let jobs = state.store.count_jobs_by_status().await.unwrap_or_default();
     let runs: Vec<(&str, i64)> = runs.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     let jobs: Vec<(&str, i64)> = jobs.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-    let text = state.metrics.render(
-        &runs,
-        &jobs,
-        state.connected_agents(),
-        state.runs.driven(),
-    );
+    let text = state
+        .metrics
+        .render(&runs, &jobs, state.connected_agents(), state.runs.driven());
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
 }

@@ -12,15 +12,25 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 fn digest(text: &str) -> ApiResult<Digest> {
-    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+    if text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
         Ok(Digest(text.to_string()))
     } else {
-        Err(ApiError::bad_request("an object is named by 64 lower-case hex digits (BLAKE3)"))
+        Err(ApiError::bad_request(
+            "an object is named by 64 lower-case hex digits (BLAKE3)",
+        ))
     }
 }
 
 /// `HEAD /api/v1/agent/objects/{digest}`: 200 when the server has it.
-pub async fn head(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn head(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_agent()?;
     let digest = digest(&name)?;
     match state.objects.has_object(&digest) {
@@ -31,10 +41,18 @@ pub async fn head(State(state): State<AppState>, caller: Caller, Path(name): Pat
 }
 
 /// `GET /api/v1/agent/objects/{digest}`
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     caller.require_agent()?;
     let digest = digest(&name)?;
-    if !state.objects.has_object(&digest).map_err(|e| ApiError::internal(e.to_string()))? {
+    if !state
+        .objects
+        .has_object(&digest)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    {
         return Err(ApiError::not_found(format!("no object {name}")));
     }
     let file = state
@@ -61,6 +79,9 @@ pub async fn put(
         .map_err(|_| ApiError::internal("the import task failed"))?;
     match stored {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        )),
     }
 }

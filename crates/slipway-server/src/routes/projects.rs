@@ -32,7 +32,13 @@ pub fn project_view(project: Project) -> ProjectView {
 }
 
 /// Appends to the audit log; a failure is logged, the action stands.
-pub async fn audit(state: &AppState, caller: &Caller, action: &str, target: String, details: serde_json::Value) {
+pub async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: String,
+    details: serde_json::Value,
+) {
     let entry = NewAuditEntry {
         actor: caller.0.user_name.clone(),
         action: action.to_string(),
@@ -52,9 +58,10 @@ pub async fn project_for(
     name: &str,
     action: Action,
 ) -> ApiResult<Project> {
-    let project = state.store.project_by_name(name).await.map_err(|_| {
-        ApiError::not_found(format!("no project named `{}`", name.escape_debug()))
-    })?;
+    let project =
+        state.store.project_by_name(name).await.map_err(|_| {
+            ApiError::not_found(format!("no project named `{}`", name.escape_debug()))
+        })?;
     caller.require(state, project.id, action).await?;
     Ok(project)
 }
@@ -62,10 +69,17 @@ pub async fn project_for(
 /// `GET /api/v1/projects`
 #[utoipa::path(get, path = "/api/v1/projects", responses((status = 200, body = Vec<ProjectView>)),
     security(("token" = [])), tag = "projects")]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ProjectView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ProjectView>>> {
     let mut visible = Vec::new();
     for project in state.store.list_projects().await? {
-        if state.store.authorize(&caller.0, project.id, Action::View).await? {
+        if state
+            .store
+            .authorize(&caller.0, project.id, Action::View)
+            .await?
+        {
             visible.push(project_view(project));
         }
     }
@@ -80,7 +94,9 @@ pub async fn get(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ProjectView>> {
-    Ok(Json(project_view(project_for(&state, &caller, &name, Action::View).await?)))
+    Ok(Json(project_view(
+        project_for(&state, &caller, &name, Action::View).await?,
+    )))
 }
 
 fn default_name(repo_url: &str) -> String {
@@ -140,7 +156,14 @@ pub async fn create(
             webhook_secret: Some(SecretValue::new(secret.into_bytes())),
         })
         .await?;
-    audit(&state, &caller, "project.create", format!("project:{}", project.name), serde_json::json!({ "repo_url": project.repo_url })).await;
+    audit(
+        &state,
+        &caller,
+        "project.create",
+        format!("project:{}", project.name),
+        serde_json::json!({ "repo_url": project.repo_url }),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(ProjectCreated {
@@ -163,9 +186,20 @@ pub async fn set_secret(
     let project = project_for(&state, &caller, &project, Action::Configure).await?;
     state
         .store
-        .set_secret(project.id, &name, &SecretValue::new(request.value.into_bytes()))
+        .set_secret(
+            project.id,
+            &name,
+            &SecretValue::new(request.value.into_bytes()),
+        )
         .await?;
-    audit(&state, &caller, "secret.set", format!("project:{}/secret:{name}", project.name), serde_json::json!({})).await;
+    audit(
+        &state,
+        &caller,
+        "secret.set",
+        format!("project:{}/secret:{name}", project.name),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -199,12 +233,24 @@ pub async fn trigger(
         .await
         .map_err(|error| match error {
             TriggerError::Store(e) => ApiError::from(e),
-            TriggerError::Start(e) => ApiError::internal(format!("the run could not be started: {e}")),
-            TriggerError::Git(e) => ApiError::new(StatusCode::BAD_GATEWAY, format!("the repository could not be read: {e}")),
+            TriggerError::Start(e) => {
+                ApiError::internal(format!("the run could not be started: {e}"))
+            }
+            TriggerError::Git(e) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("the repository could not be read: {e}"),
+            ),
             other => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
         })?;
     let run = state.store.run(run_id).await?;
-    audit(&state, &caller, "run.trigger", format!("project:{}/run:{}", project.name, run.number), serde_json::json!({ "ref": request.git_ref })).await;
+    audit(
+        &state,
+        &caller,
+        "run.trigger",
+        format!("project:{}/run:{}", project.name, run.number),
+        serde_json::json!({ "ref": request.git_ref }),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(run_view(&project.name, run))))
 }
 
@@ -250,7 +296,14 @@ pub async fn create_token(
         .store
         .create_token(caller.0.user_id, &request.name, kind)
         .await?;
-    audit(&state, &caller, "token.create", format!("token:{}", info.name), serde_json::json!({ "kind": kind.as_str() })).await;
+    audit(
+        &state,
+        &caller,
+        "token.create",
+        format!("token:{}", info.name),
+        serde_json::json!({ "kind": kind.as_str() }),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(TokenCreated {

@@ -80,7 +80,10 @@ pub async fn list(
     let mut views = Vec::with_capacity(runs.len());
     for run in runs {
         if !names.contains_key(&run.project_id) {
-            let visible = state.store.authorize(&caller.0, run.project_id, Action::View).await?;
+            let visible = state
+                .store
+                .authorize(&caller.0, run.project_id, Action::View)
+                .await?;
             let name = if visible {
                 Some(state.store.project(run.project_id).await?.name)
             } else {
@@ -96,7 +99,12 @@ pub async fn list(
 }
 
 /// The run, if the caller may `action` on its project.
-async fn run_for(state: &AppState, caller: &Caller, id: Id, action: Action) -> ApiResult<(Run, String)> {
+async fn run_for(
+    state: &AppState,
+    caller: &Caller,
+    id: Id,
+    action: Action,
+) -> ApiResult<(Run, String)> {
     let run = state
         .store
         .run(id)
@@ -159,7 +167,14 @@ pub async fn cancel(
 ) -> ApiResult<Json<RunView>> {
     let (run, project) = run_for(&state, &caller, id, Action::Operate).await?;
     let run = state.runs.cancel(run.id).await?;
-    audit(&state, &caller, "run.cancel", format!("project:{project}/run:{}", run.number), serde_json::json!({})).await;
+    audit(
+        &state,
+        &caller,
+        "run.cancel",
+        format!("project:{project}/run:{}", run.number),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(Json(run_view(&project, run)))
 }
 
@@ -190,10 +205,23 @@ pub async fn retry(
             RetryError::Sql(e) => ApiError::from(e),
             RetryError::NotFinished => ApiError::conflict(error.to_string()),
             RetryError::UnknownJob(_) => ApiError::not_found(error.to_string()),
-            other => ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
+            other => ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                other.to_string(),
+            ),
         })?;
-    audit(&state, &caller, "run.retry", format!("project:{project}/run:{}", run.number), serde_json::json!({ "jobs": request.jobs, "new_run": new.id })).await;
-    Ok((axum::http::StatusCode::CREATED, Json(run_view(&project, new))))
+    audit(
+        &state,
+        &caller,
+        "run.retry",
+        format!("project:{project}/run:{}", run.number),
+        serde_json::json!({ "jobs": request.jobs, "new_run": new.id }),
+    )
+    .await;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(run_view(&project, new)),
+    ))
 }
 
 /// `GET /api/v1/runs/{id}/logs` query.
@@ -225,8 +253,9 @@ pub async fn logs(
         Some(key) => Some(find_job(&state, run.id, key).await?),
     };
     let cursor = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
-        Some(text) if !text.is_empty() => Cursor::parse(text)
-            .map_err(|e| ApiError::bad_request(format!("Last-Event-ID: {e}")))?,
+        Some(text) if !text.is_empty() => {
+            Cursor::parse(text).map_err(|e| ApiError::bad_request(format!("Last-Event-ID: {e}")))?
+        }
         _ => Cursor::new(),
     };
     let follow = query.follow && !run.status.is_final();
@@ -283,7 +312,11 @@ impl futures_core::Stream for SseLines {
                     job: line.job_key.to_string(),
                     step: line.step,
                     line: line.line,
-                    stream: if line.stream == LogStream::Stderr { 'e' } else { 'o' },
+                    stream: if line.stream == LogStream::Stderr {
+                        'e'
+                    } else {
+                        'o'
+                    },
                     ts_ms: line.ts_ms,
                     text: String::from_utf8_lossy(&line.text).into_owned(),
                 };

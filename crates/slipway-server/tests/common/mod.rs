@@ -1,0 +1,179 @@
+//! A real server in a temporary data directory, and a local git repository
+//! for it to build.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use slipway_server::{Server, ServerConfig};
+
+pub struct TestServer {
+    pub url: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub data: tempfile::TempDir,
+    pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub async fn start(builtin_agent: bool) -> TestServer {
+    let data = tempfile::tempdir().expect("tempdir");
+    start_in(data, builtin_agent).await
+}
+
+pub async fn start_in(data: tempfile::TempDir, builtin_agent: bool) -> TestServer {
+    let mut config = ServerConfig::new(data.path().to_path_buf());
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.builtin_agent = builtin_agent;
+    config.agent_labels = vec!["linux".into()];
+    config.lease = Duration::from_secs(3);
+    config.shutdown_grace = Duration::from_secs(2);
+    config.poll_interval = Duration::from_millis(300);
+    let server = Server::start(config).await.expect("server starts");
+    let url = server.url();
+    let token = server.admin_token().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        let _ = server
+            .run_until(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    TestServer {
+        url,
+        token,
+        client: reqwest::Client::new(),
+        data,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+impl TestServer {
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.api(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.api(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until the run has a final status and returns it.
+    pub async fn wait_run(&self, id: i64) -> Value {
+        for _ in 0..600 {
+            let (_, detail) = self.get(&format!("/runs/{id}")).await;
+            let status = detail["run"]["status"].as_str().unwrap_or("");
+            if matches!(status, "succeeded" | "failed" | "cancelled") {
+                return detail;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("run {id} did not finish in 60 s");
+    }
+
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+        self.data
+    }
+}
+
+/// A git repository with `files`, committed on `main`.
+pub fn repo(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    commit(&repo, files, "first");
+    repo
+}
+
+pub fn commit(repo: &Path, files: &[(&str, &str)], message: &str) {
+    for (name, text) in files {
+        let path = repo.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write");
+    }
+    git(repo, &["add", "-A"]);
+    git(
+        repo,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@localhost",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ],
+    );
+}
+
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?} failed");
+}
+
+/// Reads a whole (non-following) log stream: the `data:` lines of events
+/// without an `event:` name.
+pub async fn read_logs(server: &TestServer, run: i64, query: &str) -> Vec<Value> {
+    let text = server
+        .client
+        .get(server.api(&format!("/runs/{run}/logs{query}")))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("logs")
+        .text()
+        .await
+        .expect("body");
+    let mut lines = Vec::new();
+    for event in text.split("\n\n") {
+        if event.lines().any(|l| l.starts_with("event:")) {
+            continue;
+        }
+        for line in event.lines() {
+            if let Some(data) = line.strip_prefix("data:") {
+                if let Ok(value) = serde_json::from_str::<Value>(data.trim()) {
+                    lines.push(value);
+                }
+            }
+        }
+    }
+    lines
+}
