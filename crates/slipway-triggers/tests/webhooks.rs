@@ -386,5 +386,9 @@ async fn trigger_futures_are_send() {
     assert_send(&manual);
     assert_send(&f.triggers.poll_project(&f.project));
     assert_send(&f.triggers.cron_tick(0));
-    assert_eq!(webhook.await.0, 400, "a signed `{}` is not a push payload");
+    assert_eq!(
+        webhook.await.0,
+        400,
+        "a signed empty object is not a push payload"
+    );
 }
