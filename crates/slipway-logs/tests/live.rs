@@ -325,6 +325,52 @@ async fn a_follower_that_falls_behind_still_gets_every_line_once() {
     assert_each_once(&lines, 500 * 3 + 10);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_joining_while_jobs_write_concurrently_get_every_line_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = Arc::new(LiveLogs::with_broadcast_capacity(
+        dir.path().to_path_buf(),
+        4,
+    ));
+    const JOBS: i64 = 3;
+    const BATCHES: u32 = 300;
+    let mut followers = vec![(None, logs.stream(7, None, Cursor::new(), true))];
+    let writers: Vec<_> = (1..=JOBS)
+        .map(|job| {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for batch in 0..BATCHES {
+                    let key = format!("job {job}");
+                    logs.append(7, job, &key, batch / 50, &out(&["x", "y"]))
+                        .expect("append");
+                }
+                logs.finish_job(7, job).expect("finish job");
+            })
+        })
+        .collect();
+    // Followers that join while the jobs write, some of a single job.
+    for round in 0..6 {
+        tokio::task::yield_now().await;
+        let job = (round % 2 == 1).then_some(1 + round % JOBS);
+        followers.push((job, logs.stream(7, job, Cursor::new(), true)));
+    }
+    for writer in writers {
+        writer.join().expect("writer");
+    }
+    logs.finish_run(7).expect("finish run");
+    let per_job = BATCHES as usize * 2;
+    for (job, follower) in followers {
+        let lines = collect(follower).await;
+        let jobs: HashSet<i64> = lines.iter().map(|l| l.job).collect();
+        let expected: HashSet<i64> = match job {
+            Some(job) => HashSet::from([job]),
+            None => (1..=JOBS).collect(),
+        };
+        assert_eq!(jobs, expected);
+        assert_each_once(&lines, jobs.len() * per_job);
+    }
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().expect("tempdir");
