@@ -93,6 +93,30 @@ pub struct AgentConfig {
     pub shutdown_grace: Duration,
 }
 
+/// The shutdown grace period of [`AgentConfig::new`].
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+impl AgentConfig {
+    /// An agent with no labels, one job at a time and
+    /// [`DEFAULT_SHUTDOWN_GRACE`]; set the other fields as needed.
+    pub fn new(
+        server: impl Into<String>,
+        token: impl Into<String>,
+        name: impl Into<String>,
+        work_dir: impl Into<PathBuf>,
+    ) -> AgentConfig {
+        AgentConfig {
+            server: server.into(),
+            token: token.into(),
+            name: name.into(),
+            labels: Vec::new(),
+            work_dir: work_dir.into(),
+            capacity: 1,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
 impl std::fmt::Debug for AgentConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentConfig")

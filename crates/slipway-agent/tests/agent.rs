@@ -43,6 +43,11 @@ struct Recorded {
     cancelled: HashSet<i64>,
     /// Jobs the server no longer gives to the agent (events answer 404).
     gone: HashSet<i64>,
+    /// This many event calls are answered 503 (an overloaded or restarting
+    /// server) before batches are taken again.
+    unavailable_events: usize,
+    /// Event calls answered 503 so far.
+    refused_events: usize,
 }
 
 type Fixture = Arc<Mutex<Recorded>>;
@@ -94,6 +99,10 @@ async fn events(
     let mut state = lock(&fixture);
     if state.gone.contains(&job) {
         return StatusCode::NOT_FOUND.into_response();
+    }
+    if state.refused_events < state.unavailable_events && !batch.lines.is_empty() {
+        state.refused_events += 1;
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let trigger = state.cancel_on_line.clone();
     if let Some(trigger) = trigger
@@ -281,16 +290,15 @@ struct Agent {
 }
 
 fn start_agent(server: &str, work_dir: &Path, name: &str) -> Agent {
+    let mut config = AgentConfig::new(server, TOKEN, name, work_dir);
+    config.labels = vec!["linux".to_string()];
+    config.capacity = 2;
+    config.shutdown_grace = Duration::from_secs(5);
+    start_agent_with(config)
+}
+
+fn start_agent_with(config: AgentConfig) -> Agent {
     let (stop, shutdown) = watch::channel(false);
-    let config = AgentConfig {
-        server: server.to_string(),
-        token: TOKEN.to_string(),
-        name: name.to_string(),
-        labels: vec!["linux".to_string()],
-        work_dir: work_dir.to_path_buf(),
-        capacity: 2,
-        shutdown_grace: Duration::from_secs(5),
-    };
     Agent {
         stop,
         task: tokio::spawn(slipway_agent::run(config, shutdown)),
@@ -698,5 +706,90 @@ jobs:
         vec![(0, "app runs".to_string()), (0, "payload".to_string())]
     );
     user.stop().await;
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cancels_jobs_after_the_grace_period_and_still_reports_them() {
+    let dir = tempdir();
+    let repo = repo(
+        dir.path(),
+        "jobs:\n  long:\n    steps:\n      - run: |\n          echo started\n          sleep 1000\n",
+    );
+    let fixture = Fixture::default();
+    lock(&fixture)
+        .queue
+        .push_back(assignment(&repo, 30, "long", Vec::new()));
+    let (url, server) = start_server(&fixture).await;
+    let mut config = AgentConfig::new(&url, TOKEN, "agent-s", dir.path().join("agent"));
+    config.shutdown_grace = Duration::from_millis(200);
+    let agent = start_agent_with(config);
+    // Wait until the step runs, then stop the agent.
+    let start = Instant::now();
+    while !lines_of(&fixture, 30).contains(&(0, "started".to_string())) {
+        assert!(start.elapsed() < PATIENCE, "the job never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    agent.stop().await;
+    // `stop` returned, so the outcome was reported before the agent ended.
+    let finish = finished(&fixture, 30).await;
+    assert_eq!(finish.outcome.result, JobResult::Cancelled);
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_job_keeps_its_lease_with_heartbeats() {
+    let dir = tempdir();
+    let repo = repo(
+        dir.path(),
+        "jobs:\n  quiet:\n    steps:\n      - run: sleep 1\n",
+    );
+    let fixture = Fixture::default();
+    let mut quiet = assignment(&repo, 31, "quiet", Vec::new());
+    quiet.lease_ms = 300;
+    lock(&fixture).queue.push_back(quiet);
+    let (url, server) = start_server(&fixture).await;
+    let agent = start_agent(&url, &dir.path().join("agent"), "agent-h");
+    let finish = finished(&fixture, 31).await;
+    assert_eq!(finish.outcome.result, JobResult::Success);
+    let empty = lock(&fixture)
+        .batches
+        .iter()
+        .filter(|(job, b)| *job == 31 && b.lines.is_empty() && b.records.is_empty())
+        .count();
+    assert!(empty >= 1, "no heartbeat during a one-second silent step");
+    agent.stop().await;
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_refused_by_an_unavailable_server_are_sent_again_whole() {
+    let dir = tempdir();
+    let repo = repo(
+        dir.path(),
+        "jobs:\n  talk:\n    steps:\n      - run: |\n          echo a\n          sleep 0.3\n          echo b\n          sleep 0.3\n          echo c\n",
+    );
+    let fixture = Fixture::default();
+    {
+        let mut state = lock(&fixture);
+        state.unavailable_events = 4;
+        state
+            .queue
+            .push_back(assignment(&repo, 32, "talk", Vec::new()));
+    }
+    let (url, server) = start_server(&fixture).await;
+    let agent = start_agent(&url, &dir.path().join("agent"), "agent-u");
+    let finish = finished(&fixture, 32).await;
+    assert_eq!(finish.outcome.result, JobResult::Success);
+    assert_eq!(lock(&fixture).refused_events, 4);
+    assert_eq!(
+        lines_of(&fixture, 32),
+        vec![
+            (0, "a".to_string()),
+            (0, "b".to_string()),
+            (0, "c".to_string())
+        ]
+    );
+    agent.stop().await;
     server.abort();
 }
