@@ -173,7 +173,7 @@ impl LiveLogs {
     ///
     /// Refused with [`io::ErrorKind::InvalidInput`], storing nothing: a line containing `\n`, a
     /// job key different from the one stored for the job, a step before the job's latest step,
-    /// a job or run already finished.
+    /// a job or run already finished. An empty batch does nothing.
     pub fn append(
         &self,
         run: i64,
