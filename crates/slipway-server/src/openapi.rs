@@ -12,6 +12,7 @@ use crate::routes::{agent, hooks, projects, runs};
     paths(
         projects::list, projects::get, projects::create, projects::set_secret,
         projects::secret_names, projects::trigger, projects::create_token,
+        projects::create_user, projects::set_role,
         runs::list, runs::get, runs::cancel, runs::retry, runs::logs,
         agent::claim, agent::events, agent::finish,
         hooks::deliver,

@@ -314,3 +314,93 @@ pub async fn create_token(
         }),
     ))
 }
+
+/// `POST /api/v1/users`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewUserRequest {
+    pub name: String,
+    /// Server administrators may do everything.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// A user and a first personal token (shown this once).
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct UserCreated {
+    pub id: i64,
+    pub name: String,
+    pub admin: bool,
+    pub token: String,
+}
+
+/// `POST /api/v1/users` (server administrators): a user with a personal
+/// token.
+#[utoipa::path(post, path = "/api/v1/users", request_body = NewUserRequest,
+    responses((status = 201, body = UserCreated)), security(("token" = [])), tag = "tokens")]
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<NewUserRequest>,
+) -> ApiResult<(StatusCode, Json<UserCreated>)> {
+    caller.require_admin()?;
+    let user = state
+        .store
+        .create_user(&request.name, request.admin)
+        .await?;
+    let (_, clear) = state
+        .store
+        .create_token(user.id, "first", TokenKind::Personal)
+        .await?;
+    audit(
+        &state,
+        &caller,
+        "user.create",
+        format!("user:{}", user.name),
+        serde_json::json!({ "admin": user.is_admin }),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserCreated {
+            id: user.id,
+            name: user.name,
+            admin: user.is_admin,
+            token: clear.expose().to_string(),
+        }),
+    ))
+}
+
+/// `PUT /api/v1/projects/{project}/roles/{user}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleRequest {
+    /// viewer, developer, maintainer, admin; null revokes.
+    pub role: Option<String>,
+}
+
+/// `PUT /api/v1/projects/{project}/roles/{user}` (project admins).
+#[utoipa::path(put, path = "/api/v1/projects/{project}/roles/{user}", request_body = RoleRequest,
+    params(("project" = String, Path), ("user" = String, Path)),
+    responses((status = 204)), security(("token" = [])), tag = "projects")]
+pub async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, user)): Path<(String, String)>,
+    ApiJson(request): ApiJson<RoleRequest>,
+) -> ApiResult<StatusCode> {
+    let project = project_for(&state, &caller, &project, Action::Administer).await?;
+    let user = state.store.user_by_name(&user).await?;
+    let role = match request.role.as_deref() {
+        Some(role) => Some(slipway_store::sql::Role::parse(role)?),
+        None => None,
+    };
+    state.store.set_role(project.id, user.id, role).await?;
+    audit(
+        &state,
+        &caller,
+        "role.set",
+        format!("project:{}/user:{}", project.name, user.name),
+        serde_json::json!({ "role": request.role }),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -109,9 +109,14 @@ impl TestServer {
 
 /// A git repository with `files`, committed on `main`.
 pub fn repo(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    repo_on(dir, "main", files)
+}
+
+/// A git repository with `files`, committed on `branch`.
+pub fn repo_on(dir: &Path, branch: &str, files: &[(&str, &str)]) -> PathBuf {
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo).expect("mkdir");
-    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["init", "-q", "-b", branch]);
     commit(&repo, files, "first");
     repo
 }
@@ -140,13 +145,43 @@ pub fn commit(repo: &Path, files: &[(&str, &str)], message: &str) {
     );
 }
 
-pub fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
         .args(args)
         .current_dir(dir)
-        .status()
+        .output()
         .expect("git runs");
-    assert!(status.success(), "git {args:?} failed");
+    assert!(output.status.success(), "git {args:?} failed");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Creates a project for `repo` and returns its name.
+pub async fn project(server: &TestServer, name: &str, repo: &Path) -> Value {
+    let (status, created) = server
+        .post(
+            "/projects",
+            serde_json::json!({ "name": name, "repo_url": repo.display().to_string(), "webhook_secret": "s3cret" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+/// Waits until `check` holds for the project's run list.
+pub async fn wait_runs(
+    server: &TestServer,
+    project: &str,
+    check: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    for _ in 0..300 {
+        let (_, runs) = server.get(&format!("/runs?project={project}")).await;
+        let runs = runs.as_array().cloned().unwrap_or_default();
+        if check(&runs) {
+            return runs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the runs of {project} never reached the expected state");
 }
 
 /// Reads a whole (non-following) log stream: the `data:` lines of events
