@@ -85,7 +85,8 @@ pub struct AgentConfig {
     /// What the agent offers (`linux`, `docker`, …); it gets only jobs
     /// whose labels it all has.
     pub labels: Vec<String>,
-    /// Mirrors, checkouts, and the agent's store (objects, caches).
+    /// Mirrors, checkouts, and the agent's store (objects, caches). One
+    /// work directory per agent: checkouts found there at start are removed.
     pub work_dir: PathBuf,
     /// Jobs at once (at least 1).
     pub capacity: usize,
@@ -160,6 +161,19 @@ pub async fn run(
     let api = Arc::new(
         Api::new(&config.server, &config.token, &config.name).map_err(AgentError::Config)?,
     );
+    // Checkouts a previous agent process left when it died: no job of this
+    // process runs yet, and one work directory belongs to one agent.
+    let stale = config.work_dir.join("jobs");
+    match std::fs::remove_dir_all(&stale) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(AgentError::WorkDir(format!(
+                "cannot remove old checkouts in {}: {e}",
+                stale.display()
+            )));
+        }
+    }
     for sub in ["mirrors", "jobs"] {
         let dir = config.work_dir.join(sub);
         std::fs::create_dir_all(&dir)

@@ -13,6 +13,10 @@
 //!   when the server stored a batch but its answer was lost (a restart at
 //!   that moment): delivery is at least once, and the server may see a
 //!   batch again.
+//! - **Memory.** While the server cannot be reached, lines wait in memory
+//!   up to [`MAX_PENDING_BYTES`] of text; beyond that, lines are dropped
+//!   (records never are) and a line saying how many were dropped takes
+//!   their place, so a chatty step cannot exhaust the agent's memory.
 //! - **Answers.** `cancel: true` flips the job's cancel signal (the engine
 //!   kills the step's process group). 404 or 409 mean the job is no longer
 //!   this agent's (its lease expired and it was requeued): the job is
@@ -22,7 +26,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use slipway_api::EventBatch;
+use slipway_api::{AgentLine, EventBatch};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -37,6 +41,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// text, so that a chatty step never makes a request the server refuses.
 const MAX_LINES: usize = 5_000;
 const MAX_TEXT_BYTES: usize = 1 << 20;
+/// Text waiting for the server beyond which lines are dropped.
+pub(crate) const MAX_PENDING_BYTES: usize = 64 << 20;
+/// Counted per line on top of its text: its other fields and the JSON.
+const LINE_OVERHEAD: usize = 32;
 
 /// How the uploader ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +76,7 @@ impl Uploader {
         let heartbeat = (self.lease / 3).max(TICK);
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut pending: VecDeque<Upload> = VecDeque::new();
+        let mut pending = Pending::default();
         let mut in_flight: Option<EventBatch> = None;
         // The claim (or the previous agent call) renewed the lease.
         let mut last_delivery = Instant::now();
@@ -83,11 +91,14 @@ impl Uploader {
                     match received {
                         Some(upload) => {
                             if !gone {
-                                pending.push_back(upload);
+                                pending.push(upload);
                             }
                             continue;
                         }
-                        None => open = false,
+                        None => {
+                            open = false;
+                            pending.close();
+                        }
                     }
                 }
                 _ = ticker.tick() => {}
@@ -99,7 +110,7 @@ impl Uploader {
                 return Delivery::Gone;
             }
             let now = Instant::now();
-            let nothing_left = in_flight.is_none() && pending.is_empty();
+            let nothing_left = in_flight.is_none() && pending.queue.is_empty();
             if !open && nothing_left {
                 return Delivery::Delivered;
             }
@@ -169,18 +180,20 @@ impl Uploader {
     /// The next batch to send: pending uploads from the oldest, as many as
     /// fit the limits (the rest stay pending, in order, so a record never
     /// overtakes the lines printed before it).
-    fn take_batch(&self, pending: &mut VecDeque<Upload>) -> EventBatch {
+    fn take_batch(&self, pending: &mut Pending) -> EventBatch {
         let mut batch = EventBatch {
             agent: self.api.agent.clone(),
             records: Vec::new(),
             lines: Vec::new(),
         };
         let mut bytes = 0usize;
-        while let Some(upload) = pending.pop_front() {
+        while let Some(upload) = pending.queue.pop_front() {
             match upload {
                 Upload::Record(record) => batch.records.push(record),
                 Upload::Line(line) => {
-                    bytes += line.text.len() + 32;
+                    let size = line.text.len() + LINE_OVERHEAD;
+                    bytes += size;
+                    pending.bytes = pending.bytes.saturating_sub(size);
                     batch.lines.push(line);
                 }
             }
@@ -189,5 +202,121 @@ impl Uploader {
             }
         }
         batch
+    }
+}
+
+/// What waits to be sent, with the memory its lines take.
+#[derive(Default)]
+struct Pending {
+    queue: VecDeque<Upload>,
+    /// Text bytes (plus overhead) of the lines in `queue`.
+    bytes: usize,
+    /// Lines dropped since the queue was last full, and where.
+    dropped: u64,
+    dropped_step: u32,
+    dropped_ts_ms: u64,
+}
+
+impl Pending {
+    fn push(&mut self, upload: Upload) {
+        let Upload::Line(line) = upload else {
+            self.queue.push_back(upload);
+            return;
+        };
+        let size = line.text.len() + LINE_OVERHEAD;
+        if self.bytes + size > MAX_PENDING_BYTES {
+            if self.dropped == 0 {
+                self.dropped_step = line.step;
+                self.dropped_ts_ms = line.ts_ms;
+            }
+            self.dropped += 1;
+            return;
+        }
+        self.note_dropped();
+        self.bytes += size;
+        self.queue.push_back(Upload::Line(line));
+    }
+
+    /// No more uploads will come: say what was dropped at the end.
+    fn close(&mut self) {
+        self.note_dropped();
+    }
+
+    /// Puts a line where dropped lines were, once there is room again.
+    fn note_dropped(&mut self) {
+        if self.dropped == 0 {
+            return;
+        }
+        let text = format!(
+            "slipway: {} line(s) dropped here: the server could not be reached and the agent's buffer was full",
+            self.dropped
+        );
+        self.bytes += text.len() + LINE_OVERHEAD;
+        self.queue.push_back(Upload::Line(AgentLine {
+            step: self.dropped_step,
+            stream: 'e',
+            ts_ms: self.dropped_ts_ms,
+            text,
+        }));
+        self.dropped = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(step: u32, text: String) -> Upload {
+        Upload::Line(AgentLine {
+            step,
+            stream: 'o',
+            ts_ms: 1,
+            text,
+        })
+    }
+
+    fn texts(pending: &Pending) -> Vec<String> {
+        pending
+            .queue
+            .iter()
+            .filter_map(|u| match u {
+                Upload::Line(l) => Some(l.text.clone()),
+                Upload::Record(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_buffer_drops_lines_and_says_so_where_they_were() {
+        let mut pending = Pending::default();
+        let big = "x".repeat(MAX_PENDING_BYTES / 2 - 40);
+        pending.push(line(0, big.clone()));
+        pending.push(line(0, big.clone()));
+        // No room: these two are dropped.
+        pending.push(line(1, "lost 1".to_string()));
+        pending.push(line(1, "lost 2".to_string()));
+        assert_eq!(pending.queue.len(), 2);
+        // Room again once the first batch went out.
+        pending.queue.clear();
+        pending.bytes = 0;
+        pending.push(line(1, "kept".to_string()));
+        let shown = texts(&pending);
+        assert_eq!(shown.len(), 2);
+        assert!(shown[0].contains("2 line(s) dropped"), "{shown:?}");
+        assert_eq!(shown[1], "kept");
+    }
+
+    #[test]
+    fn dropped_lines_at_the_end_are_reported_on_close() {
+        let mut pending = Pending {
+            bytes: MAX_PENDING_BYTES,
+            ..Pending::default()
+        };
+        pending.push(line(2, "lost".to_string()));
+        assert!(pending.queue.is_empty());
+        pending.close();
+        let shown = texts(&pending);
+        assert_eq!(shown.len(), 1);
+        assert!(shown[0].contains("1 line(s) dropped"), "{shown:?}");
     }
 }

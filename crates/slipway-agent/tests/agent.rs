@@ -160,7 +160,14 @@ async fn put_object(
 
 /// Serves the agent routes on `listener` until the task is aborted.
 fn serve(fixture: Fixture, listener: tokio::net::TcpListener) -> JoinHandle<()> {
-    let app = axum::Router::new()
+    let app = router(fixture);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}
+
+fn router(fixture: Fixture) -> axum::Router {
+    axum::Router::new()
         .route("/api/v1/agent/claim", post(claim))
         .route("/api/v1/agent/jobs/{job}/events", post(events))
         .route("/api/v1/agent/jobs/{job}/finish", post(finish))
@@ -169,10 +176,7 @@ fn serve(fixture: Fixture, listener: tokio::net::TcpListener) -> JoinHandle<()> 
             "/api/v1/agent/objects/{digest}",
             get(get_object).put(put_object),
         )
-        .with_state(fixture);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    })
+        .with_state(fixture)
 }
 
 async fn start_server(fixture: &Fixture) -> (String, JoinHandle<()>) {
@@ -792,4 +796,60 @@ async fn batches_refused_by_an_unavailable_server_are_sent_again_whole() {
     );
     agent.stop().await;
     server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_during_a_job_loses_no_line() {
+    let dir = tempdir();
+    let repo = repo(
+        dir.path(),
+        "jobs:\n  talk:\n    steps:\n      - run: |\n          echo a\n          sleep 1\n          echo b\n          sleep 1\n          echo c\n",
+    );
+    let fixture = Fixture::default();
+    lock(&fixture)
+        .queue
+        .push_back(assignment(&repo, 33, "talk", Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+    let first = tokio::spawn(
+        axum::serve(listener, router(fixture.clone()))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    let agent = start_agent(
+        &format!("http://{addr}"),
+        &dir.path().join("agent"),
+        "agent-k",
+    );
+    let start = Instant::now();
+    while !lines_of(&fixture, 33).contains(&(0, "a".to_string())) {
+        assert!(start.elapsed() < PATIENCE, "the job never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The server goes away (its connections closed) and comes back on the
+    // same address with the state it had stored.
+    let _ = stop_server.send(());
+    let _ = first.await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("rebind {addr}: {e}"));
+    let second = serve(fixture.clone(), listener);
+    let finish = finished(&fixture, 33).await;
+    assert_eq!(finish.outcome.result, JobResult::Success);
+    assert_eq!(
+        lines_of(&fixture, 33),
+        vec![
+            (0, "a".to_string()),
+            (0, "b".to_string()),
+            (0, "c".to_string())
+        ]
+    );
+    agent.stop().await;
+    second.abort();
 }
