@@ -36,15 +36,22 @@ pub(crate) enum CallError {
     /// A success whose body could not be read.
     #[error("the server's answer could not be read: {0}")]
     Decode(String),
+    /// The agent's own side failed (its store, a damaged download): trying
+    /// the call again would fail the same way.
+    #[error("{0}")]
+    Local(String),
 }
 
 impl CallError {
     /// Whether trying the same call again later may succeed.
     pub(crate) fn retryable(&self) -> bool {
         match self {
-            CallError::Unreachable(_) | CallError::Decode(_) => true,
+            CallError::Unreachable(_) => true,
             CallError::Status { status, .. } => *status >= 500 || matches!(status, 408 | 429),
-            CallError::Unauthorized(_) | CallError::Gone(_) => false,
+            CallError::Unauthorized(_)
+            | CallError::Gone(_)
+            | CallError::Decode(_)
+            | CallError::Local(_) => false,
         }
     }
 }
@@ -53,6 +60,16 @@ fn transport(error: reqwest::Error) -> CallError {
     // The URL in reqwest's message holds no secret (the token travels in a
     // header), but it adds nothing the log line does not say already.
     CallError::Unreachable(error.without_url().to_string())
+}
+
+/// A success whose body could not be read: cut short (retryable) or not
+/// what the protocol says.
+fn body_error(error: reqwest::Error) -> CallError {
+    if error.is_decode() {
+        CallError::Decode(error.without_url().to_string())
+    } else {
+        transport(error)
+    }
 }
 
 /// The agent's connection to the server.
@@ -127,7 +144,7 @@ impl Api {
             .json::<Assignment>()
             .await
             .map(Some)
-            .map_err(|e| CallError::Decode(e.without_url().to_string()))
+            .map_err(body_error)
     }
 
     /// Sends a batch of events (which also renews the job's lease).
@@ -144,10 +161,7 @@ impl Api {
             .await
             .map_err(transport)?;
         let response = check(response, true).await?;
-        response
-            .json::<EventAck>()
-            .await
-            .map_err(|e| CallError::Decode(e.without_url().to_string()))
+        response.json::<EventAck>().await.map_err(body_error)
     }
 
     /// Reports the job's outcome.

@@ -204,7 +204,9 @@ pub async fn run(
     );
 
     let stopped: Result<(), AgentError> = loop {
-        while jobs.try_join_next().is_some() {}
+        while let Some(joined) = jobs.try_join_next() {
+            log_panic(joined);
+        }
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -295,10 +297,14 @@ async fn forward_cancel(mut all: watch::Receiver<bool>, job: Arc<watch::Sender<b
 
 async fn join_all(jobs: &mut JoinSet<()>) {
     while let Some(joined) = jobs.join_next().await {
-        if let Err(error) = joined
-            && error.is_panic()
-        {
-            tracing::error!("a job task panicked: {error}");
-        }
+        log_panic(joined);
+    }
+}
+
+fn log_panic(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = joined
+        && error.is_panic()
+    {
+        tracing::error!("a job task panicked: {error}");
     }
 }

@@ -136,7 +136,7 @@ async fn import(
     drop(chunks);
     let imported = importer
         .await
-        .map_err(|e| CallError::Decode(format!("the import task failed: {e}")))?;
+        .map_err(|e| CallError::Local(format!("the import task failed: {e}")))?;
     if let Some(message) = cut {
         return Err(CallError::Unreachable(format!(
             "the download of object {} was cut short: {message}",
@@ -144,7 +144,7 @@ async fn import(
         )));
     }
     // A digest mismatch is not retried: the server holds damaged bytes.
-    imported.map(drop).map_err(|e| CallError::Decode(e.0))
+    imported.map(drop).map_err(|e| CallError::Local(e.0))
 }
 
 /// A blocking reader over chunks sent from the async side.
@@ -209,10 +209,10 @@ pub(crate) async fn upload_artifacts(
                 }
                 let file = store
                     .open_object(digest)
-                    .map_err(|e| CallError::Decode(e.0))?;
+                    .map_err(|e| CallError::Local(e.0))?;
                 let len = file
                     .metadata()
-                    .map_err(|e| CallError::Decode(e.to_string()))?
+                    .map_err(|e| CallError::Local(e.to_string()))?
                     .len();
                 api.put_object(digest, tokio::fs::File::from_std(file), len)
                     .await
