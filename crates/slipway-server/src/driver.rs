@@ -560,7 +560,7 @@ impl RunStore for RunRecorder {
                             .await
                             .map_err(store_error)?;
                     }
-                    self.logs.finish_job(self.run_id, row.id);
+                    self.logs.finish_job(self.run_id, row.id).await;
                 }
             }
             _ => {}

@@ -56,9 +56,15 @@ impl LogHub {
         }
     }
 
-    pub fn finish_job(&self, run: i64, job: i64) {
-        if let Err(error) = self.logs.finish_job(run, job) {
-            tracing::warn!(run, job, %error, "could not archive the job's logs");
+    /// Closes and archives the job's logs (compression: on a blocking
+    /// thread).
+    pub async fn finish_job(&self, run: i64, job: i64) {
+        let logs = self.logs.clone();
+        let done = tokio::task::spawn_blocking(move || logs.finish_job(run, job)).await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(run, job, %error, "could not archive the job's logs"),
+            Err(error) => tracing::warn!(run, job, %error, "the archiving task failed"),
         }
     }
 

@@ -79,7 +79,7 @@ pub async fn list(
     let mut names: HashMap<Id, Option<String>> = HashMap::new();
     let mut views = Vec::with_capacity(runs.len());
     for run in runs {
-        if !names.contains_key(&run.project_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(run.project_id) {
             let visible = state
                 .store
                 .authorize(&caller.0, run.project_id, Action::View)
@@ -89,7 +89,7 @@ pub async fn list(
             } else {
                 None
             };
-            names.insert(run.project_id, name);
+            slot.insert(name);
         }
         if let Some(Some(name)) = names.get(&run.project_id) {
             views.push(run_view(name, run));

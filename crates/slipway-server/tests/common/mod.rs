@@ -203,10 +203,10 @@ pub async fn read_logs(server: &TestServer, run: i64, query: &str) -> Vec<Value>
             continue;
         }
         for line in event.lines() {
-            if let Some(data) = line.strip_prefix("data:") {
-                if let Ok(value) = serde_json::from_str::<Value>(data.trim()) {
-                    lines.push(value);
-                }
+            if let Some(data) = line.strip_prefix("data:")
+                && let Ok(value) = serde_json::from_str::<Value>(data.trim())
+            {
+                lines.push(value);
             }
         }
     }
