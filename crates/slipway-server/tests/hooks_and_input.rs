@@ -91,7 +91,7 @@ async fn github_push_signed_runs_tampered_and_unsigned_get_401() {
     let (status, _) = deliver(
         &server,
         "/hooks/github/hello",
-        &[event.clone()],
+        std::slice::from_ref(&event),
         body.clone(),
     )
     .await;
@@ -142,7 +142,7 @@ async fn github_push_signed_runs_tampered_and_unsigned_get_401() {
     let (status, _) = deliver(
         &server,
         "/hooks/github/nope",
-        &[event.clone()],
+        std::slice::from_ref(&event),
         body.clone(),
     )
     .await;
