@@ -73,7 +73,8 @@ impl Uploader {
     /// Runs until every sender of `uploads` is gone and everything was
     /// delivered (or the job is gone, or delivery was abandoned).
     pub(crate) async fn run(mut self) -> Delivery {
-        let heartbeat = (self.lease / 3).max(TICK);
+        // Checked on ticks, so a tick early: the gap stays within lease/3.
+        let heartbeat = (self.lease / 3).saturating_sub(TICK).max(TICK);
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut pending = Pending::default();
