@@ -25,6 +25,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Git polling interval (a project's `poll_interval_secs` overrides).
     pub poll_interval: Duration,
+    /// Step logs older than this are deleted (`None`: kept forever).
+    pub log_max_age: Option<Duration>,
+    /// The oldest step logs are deleted beyond this total (`None`: no cap).
+    pub log_max_bytes: Option<u64>,
 }
 
 impl ServerConfig {
@@ -39,6 +43,8 @@ impl ServerConfig {
             lease: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             poll_interval: Duration::from_secs(60),
+            log_max_age: Some(Duration::from_secs(90 * 24 * 3600)),
+            log_max_bytes: None,
         }
     }
 }

@@ -230,6 +230,24 @@ fn spawn_loops(state: &AppState, hooks: Arc<Hooks>, closing: watch::Receiver<boo
             }
         }
     });
+    let retention = state.clone();
+    let mut stop = closing.clone();
+    tokio::spawn(async move {
+        let config = retention.config.clone();
+        if config.log_max_age.is_none() && config.log_max_bytes.is_none() {
+            return;
+        }
+        loop {
+            retention
+                .logs
+                .prune(config.log_max_age, config.log_max_bytes)
+                .await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                _ = stop.wait_for(|c| *c) => return,
+            }
+        }
+    });
     tokio::spawn(
         hooks
             .clone()

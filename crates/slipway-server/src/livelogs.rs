@@ -74,6 +74,25 @@ impl LogHub {
         }
     }
 
+    /// Applies the retention settings, sparing runs still going.
+    pub async fn prune(&self, max_age: Option<std::time::Duration>, max_bytes: Option<u64>) {
+        let logs = self.logs.clone();
+        let retention = slipway_logs::Retention {
+            max_age,
+            max_total_bytes: max_bytes,
+        };
+        match tokio::task::spawn_blocking(move || logs.prune(&retention)).await {
+            Ok(Ok(report)) if !report.deleted.is_empty() => tracing::info!(
+                files = report.deleted.len(),
+                bytes = report.deleted_bytes,
+                "old step logs deleted"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "log retention failed"),
+            Err(error) => tracing::warn!(%error, "the log retention task failed"),
+        }
+    }
+
     pub fn stream(&self, run: i64, job: Option<i64>, cursor: Cursor, follow: bool) -> LiveStream {
         self.logs.stream(run, job, cursor, follow)
     }
