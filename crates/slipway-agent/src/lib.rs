@@ -161,26 +161,10 @@ pub async fn run(
     let api = Arc::new(
         Api::new(&config.server, &config.token, &config.name).map_err(AgentError::Config)?,
     );
-    // Checkouts a previous agent process left when it died: no job of this
-    // process runs yet, and one work directory belongs to one agent.
-    let stale = config.work_dir.join("jobs");
-    match std::fs::remove_dir_all(&stale) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(AgentError::WorkDir(format!(
-                "cannot remove old checkouts in {}: {e}",
-                stale.display()
-            )));
-        }
-    }
-    for sub in ["mirrors", "jobs"] {
-        let dir = config.work_dir.join(sub);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| AgentError::WorkDir(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let files = FileStore::open(&config.work_dir.join("store"))
-        .map_err(|e| AgentError::WorkDir(e.to_string()))?;
+    let work_dir = config.work_dir.clone();
+    let files = tokio::task::spawn_blocking(move || prepare_work_dir(&work_dir))
+        .await
+        .map_err(|e| AgentError::WorkDir(format!("the preparing task failed: {e}")))??;
     let (abandon, abandon_rx) = watch::channel(false);
     let (cancel_all, _) = watch::channel(false);
     let shared = Arc::new(AgentShared {
@@ -287,6 +271,29 @@ pub async fn run(
     }
     tracing::info!(agent = %config.name, "agent stopped");
     stopped
+}
+
+/// Makes the work directory's parts and opens the agent's store. Checkouts
+/// a previous agent process left when it died are removed: no job of this
+/// process runs yet, and one work directory belongs to one agent.
+fn prepare_work_dir(work_dir: &std::path::Path) -> Result<FileStore, AgentError> {
+    let stale = work_dir.join("jobs");
+    match std::fs::remove_dir_all(&stale) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(AgentError::WorkDir(format!(
+                "cannot remove old checkouts in {}: {e}",
+                stale.display()
+            )));
+        }
+    }
+    for sub in ["mirrors", "jobs"] {
+        let dir = work_dir.join(sub);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| AgentError::WorkDir(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    FileStore::open(&work_dir.join("store")).map_err(|e| AgentError::WorkDir(e.to_string()))
 }
 
 /// Flips a job's cancel signal once the agent cancels every job.

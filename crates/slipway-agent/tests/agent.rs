@@ -614,7 +614,7 @@ async fn the_agent_reconnects_when_the_server_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_token_ends_the_agent_with_an_error() {
+async fn a_refused_token_ends_the_agent_with_an_error_after_clearing_stale_checkouts() {
     let dir = tempdir();
     let fixture = Fixture::default();
     let (url, server) = start_server(&fixture).await;
@@ -629,6 +629,10 @@ async fn a_refused_token_ends_the_agent_with_an_error() {
         shutdown_grace: Duration::from_secs(1),
     };
     assert!(!format!("{config:?}").contains("wrong-token"));
+    // A checkout a dead agent process left behind.
+    let stale = dir.path().join("agent/jobs/5-1/1/build");
+    std::fs::create_dir_all(&stale).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(stale.join("file"), b"old").unwrap_or_else(|e| panic!("{e}"));
     let result = tokio::time::timeout(PATIENCE, slipway_agent::run(config, shutdown))
         .await
         .unwrap_or_else(|_| panic!("the agent did not stop"));
@@ -640,6 +644,7 @@ async fn a_refused_token_ends_the_agent_with_an_error() {
         }
         other => panic!("expected a token error, got {other:?}"),
     }
+    assert!(!stale.exists(), "the stale checkout was kept");
     server.abort();
 }
 
