@@ -858,3 +858,49 @@ async fn a_server_restart_during_a_job_loses_no_line() {
     agent.stop().await;
     second.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_runs_up_to_its_capacity_at_once() {
+    let dir = tempdir();
+    let flag = dir.path().join("flag");
+    // `wait` succeeds only if `signal` runs while it waits (up to 30 s).
+    let repo = repo(
+        dir.path(),
+        &format!(
+            r#"
+jobs:
+  wait:
+    steps:
+      - run: |
+          for i in $(seq 300); do test -f {flag} && exit 0; sleep 0.1; done
+          exit 1
+  signal:
+    steps:
+      - run: touch {flag}
+"#,
+            flag = flag.display()
+        ),
+    );
+    let fixture = Fixture::default();
+    {
+        let mut state = lock(&fixture);
+        state
+            .queue
+            .push_back(assignment(&repo, 40, "wait", Vec::new()));
+        state
+            .queue
+            .push_back(assignment(&repo, 41, "signal", Vec::new()));
+    }
+    let (url, server) = start_server(&fixture).await;
+    let agent = start_agent(&url, &dir.path().join("agent"), "agent-2");
+    let waited = finished(&fixture, 40).await;
+    let signalled = finished(&fixture, 41).await;
+    assert_eq!(signalled.outcome.result, JobResult::Success);
+    assert_eq!(
+        waited.outcome.result,
+        JobResult::Success,
+        "the two jobs did not run at once"
+    );
+    agent.stop().await;
+    server.abort();
+}
