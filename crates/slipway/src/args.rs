@@ -25,6 +25,206 @@ pub enum Command {
     Schema,
     /// Compare saved canary samples with baseline samples (Mann-Whitney U) and print the verdict.
     Judge(JudgeArgs),
+    /// Start the server with a built-in agent and run the example project: the first command to try.
+    Up(UpArgs),
+    /// Start the server alone (no built-in agent, no example), for a team's installation.
+    Server(ServerArgs),
+    /// Run a remote agent: claim jobs from a server and run them on this machine.
+    Agent(AgentArgs),
+    /// Register and list projects (git repositories the server builds).
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Set a project's secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Start a run of a project by hand.
+    Trigger(TriggerArgs),
+    /// List runs, newest first.
+    Runs(RunsArgs),
+    /// Print a run's logs, or follow them live.
+    Logs(LogsArgs),
+    /// Cancel a run.
+    Cancel(CancelArgs),
+    /// Run a run's failed jobs again (or the jobs named), keeping the results of the others.
+    Retry(RetryArgs),
+    /// Create API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Where the server is and who is asking. Each falls back to the
+/// environment, then to the local `slipway up`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApiArgs {
+    /// The server's URL [env: SLIPWAY_SERVER; default: http://127.0.0.1:8080].
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// An API token [env: SLIPWAY_TOKEN; default: the admin token in the data directory].
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpArgs {
+    /// Where the server listens [env: SLIPWAY_LISTEN; default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Database, logs, admin token [env: SLIPWAY_HOME; default: ~/.local/share/slipway].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` or `sqlite://…` [env: SLIPWAY_DATABASE; default: SQLite in the data directory].
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub common: UpArgs,
+    /// A TOML file of settings (flags and environment win over it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// What this agent offers; a job runs only on an agent having all its labels.
+    #[arg(long, value_delimiter = ',', default_value = "linux")]
+    pub labels: Vec<String>,
+    /// The agent's name, unique among connected agents [default: the host name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Mirrors, checkouts and caches [default: `agent` in the data directory, e.g. ~/.local/share/slipway/agent].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub capacity: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Register a git repository as a project.
+    Add(ProjectAddArgs),
+    /// List the projects.
+    List(ApiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectAddArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// A local path, file:// URL or any URL git can fetch.
+    pub url: String,
+    /// The project's name [default: the repository's last path component].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The webhooks' shared secret [default: generated and printed once].
+    #[arg(long, value_name = "SECRET")]
+    pub webhook_secret: Option<String>,
+    /// The default branch [default: the remote's HEAD, else main].
+    #[arg(long)]
+    pub branch: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Set a secret; its value is read from standard input.
+    Set(SecretSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretSetArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    pub project: String,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    pub project: String,
+    /// A branch, tag or commit [default: the project's default branch].
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+    /// An input of the pipeline's manual trigger, NAME=VALUE. Repeatable.
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Follow the run's logs until it ends; exit with its result.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Only this project's runs.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Only runs with this status (queued, running, succeeded, failed, cancelled).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// At most this many runs.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Print the runs as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The run's id (first column of `slipway runs`).
+    pub run: i64,
+    /// Only this job's logs (its key, e.g. `test` or `lint (sh)`).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Keep printing lines as they come until the run ends; exit with its result.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The run's id.
+    pub run: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The run's id.
+    pub run: i64,
+    /// Run this job (and the jobs after it) again; repeatable [default: every job that did not succeed].
+    #[arg(long = "job", value_name = "JOB")]
+    pub jobs: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: the server keeps only its hash).
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// What the token is for, e.g. `ci-laptop` or `agent-7`.
+    pub name: String,
+    /// A token for `slipway agent` instead of a personal one.
+    #[arg(long)]
+    pub agent: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,13 +3,28 @@
 //!
 //! Exit codes: 0 the pipeline succeeded, 1 it failed (or was cancelled),
 //! 2 the file or the command line is invalid. `slipway judge`: 0 Pass,
-//! 1 Fail or Marginal, 2 unreadable or malformed samples.
+//! 1 Fail or Marginal, 2 unreadable or malformed samples. Commands over
+//! the API: 0 done, 1 the server failed or could not be reached (or the
+//! followed run did not succeed), 2 the server refused the request (4xx).
+//!
+//! Modules: `run` (local runs), `up` (`up`, `server`) with
+//! `server_config` and `example`, `agent`, `commands` and `logs` (the
+//! commands over the API) with `client` and `sse`.
 
+mod agent;
 mod args;
+mod client;
+mod commands;
+mod example;
 mod git;
 mod judge;
+mod logs;
+mod output;
 mod run;
+pub mod server_config;
+pub mod sse;
 mod terminal;
+mod up;
 
 use std::process::ExitCode;
 
@@ -48,6 +63,20 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => run::validate(args),
         Command::Judge(args) => judge::judge(args),
+        Command::Up(args) => up::up(args),
+        Command::Server(args) => up::server(args),
+        Command::Agent(args) => agent::agent(args),
+        Command::Project(args::ProjectCommand::Add(args)) => block_on(commands::project_add(args)),
+        Command::Project(args::ProjectCommand::List(args)) => {
+            block_on(commands::project_list(args))
+        }
+        Command::Secret(args::SecretCommand::Set(args)) => block_on(commands::secret_set(args)),
+        Command::Trigger(args) => block_on(commands::trigger(args)),
+        Command::Runs(args) => block_on(commands::runs(args)),
+        Command::Logs(args) => block_on(logs::logs(args)),
+        Command::Cancel(args) => block_on(commands::cancel(args)),
+        Command::Retry(args) => block_on(commands::retry(args)),
+        Command::Token(args::TokenCommand::Create(args)) => block_on(commands::token_create(args)),
         Command::Schema => {
             let schema = slipway_spec::json_schema();
             println!(
@@ -58,4 +87,42 @@ pub fn main() -> ExitCode {
         }
     };
     exit.into()
+}
+
+/// Runs a command over the API on a small runtime of its own. Ctrl-C
+/// stops it quietly (a follower interrupted is not a failure of the run).
+fn block_on(command: impl std::future::Future<Output = Exit>) -> Exit {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the runtime: {error}");
+            return Exit::Failure;
+        }
+    };
+    let exit = runtime.block_on(async {
+        tokio::select! {
+            exit = command => exit,
+            () = wait_for_signal() => Exit::Failure,
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    exit
+}
+
+/// SIGTERM or Ctrl-C.
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
