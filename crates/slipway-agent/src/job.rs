@@ -110,6 +110,7 @@ fn failed(error: String, started: Instant) -> JobOutcome {
         tests: None,
         error: Some(error),
         duration_ms: started.elapsed().as_millis() as u64,
+        test_cases: Vec::new(),
     }
 }
 

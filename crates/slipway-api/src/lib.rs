@@ -206,6 +206,35 @@ pub struct HookAnswer {
     pub message: Option<String>,
 }
 
+/// One test case's result in a job (`GET /api/v1/runs/{id}/tests`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TestResultView {
+    pub job: String,
+    pub suite: String,
+    pub classname: String,
+    pub name: String,
+    /// passed, failed, errored, skipped, flaky.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Failed attempts before the final one.
+    pub flaky_attempts: u32,
+}
+
+/// A test found flaky in a project (`GET /api/v1/projects/{project}/flaky`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FlakyView {
+    pub suite: String,
+    pub classname: String,
+    pub name: String,
+    /// Why: `passed and failed on commit SHA`, or `marked flaky by the runner`.
+    pub reason: String,
+    /// How many results back the finding.
+    pub results: i64,
+}
+
 // ---- Agent protocol -------------------------------------------------------
 
 /// `POST /api/v1/agent/claim`: an agent waits (long poll) for a job.
@@ -222,7 +251,8 @@ pub struct ClaimRequest {
 }
 
 /// A job handed to an agent: everything it needs to run it with the engine.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// Its `Debug` output hides the secrets' values.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct Assignment {
     pub job_id: i64,
     pub run_id: i64,
@@ -251,6 +281,32 @@ pub struct Assignment {
     /// Results, outputs and artifacts of the jobs this one needs.
     #[schema(value_type = Vec<Object>)]
     pub upstream: Vec<Upstream>,
+}
+
+impl std::fmt::Debug for Assignment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets: Vec<(&str, &str)> = self
+            .secrets
+            .iter()
+            .map(|(name, _)| (name.as_str(), "***"))
+            .collect();
+        f.debug_struct("Assignment")
+            .field("job_id", &self.job_id)
+            .field("run_id", &self.run_id)
+            .field("run", &self.run)
+            .field("project", &self.project)
+            .field("repo_url", &self.repo_url)
+            .field("commit", &self.commit)
+            .field("pipeline_file", &self.pipeline_file)
+            .field("job_key", &self.job_key)
+            .field("attempt", &self.attempt)
+            .field("lease_ms", &self.lease_ms)
+            .field("secrets", &secrets)
+            .field("inputs", &self.inputs)
+            .field("git", &self.git)
+            .field("upstream", &self.upstream)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One log line from an agent.
@@ -291,4 +347,33 @@ pub struct FinishRequest {
     pub agent: String,
     #[schema(value_type = Object)]
     pub outcome: JobOutcome,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_assignment_debug_hides_secret_values() {
+        let assignment = Assignment {
+            job_id: 1,
+            run_id: 2,
+            run: "2".into(),
+            project: "p".into(),
+            repo_url: "/r".into(),
+            commit: "abc".into(),
+            pipeline_file: "slipway.yml".into(),
+            pipeline_source: String::new(),
+            job_key: "build".into(),
+            attempt: 1,
+            lease_ms: 30_000,
+            secrets: vec![("TOKEN".into(), "hunter2".into())],
+            inputs: Map::new(),
+            git: GitInfo::default(),
+            upstream: Vec::new(),
+        };
+        let text = format!("{assignment:?}");
+        assert!(text.contains("TOKEN"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 }

@@ -47,6 +47,10 @@ pub struct JobOutcome {
     pub tests: Option<TestSummary>,
     pub error: Option<String>,
     pub duration_ms: u64,
+    /// Every test case of the job's reports, for the server's per-test
+    /// history and flakiness (empty without reports, or on a cache hit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_cases: Vec<slipway_reports::TestCase>,
 }
 
 impl JobOutcome {
@@ -59,6 +63,7 @@ impl JobOutcome {
             tests: None,
             error: Some(error),
             duration_ms: started.elapsed().as_millis() as u64,
+            test_cases: Vec::new(),
         }
     }
 }
@@ -342,8 +347,12 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             tests: None,
             error: state.error.take(),
             duration_ms: 0,
+            test_cases: Vec::new(),
         };
-        outcome.tests = self.read_reports(ws);
+        (outcome.tests, outcome.test_cases) = match self.read_reports(ws) {
+            Some((summary, cases)) => (Some(summary), cases),
+            None => (None, Vec::new()),
+        };
         if outcome.result == JobResult::Success {
             self.finish_success(ws, &env_value, &state, dir_cache, cache_key, &mut outcome)
                 .await;
@@ -648,6 +657,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             }),
             error: None,
             duration_ms: self.started.elapsed().as_millis() as u64,
+            test_cases: Vec::new(),
         }
     }
 
@@ -727,7 +737,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
     }
 
     /// Parses the job's JUnit reports; a bad file is a warning, not a failure.
-    fn read_reports(&self, ws: &E::Workspace) -> Option<TestSummary> {
+    fn read_reports(
+        &self,
+        ws: &E::Workspace,
+    ) -> Option<(TestSummary, Vec<slipway_reports::TestCase>)> {
         if self.job.reports.junit.is_empty() {
             return None;
         }
@@ -762,7 +775,8 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 message: warning,
             });
         }
-        Some(TestSummary::from_report(&report, warnings))
+        let summary = TestSummary::from_report(&report, warnings);
+        Some((summary, report.cases))
     }
 
     async fn blocking_restore(

@@ -67,6 +67,7 @@ impl Launcher for Scripted {
             tests: None,
             error: None,
             duration_ms: 1,
+            test_cases: Vec::new(),
         };
         if let Ok(mut launched) = self.launched.lock() {
             launched.push((key, upstream));

@@ -609,6 +609,7 @@ pub fn outcome(result: JobResult, error: Option<String>) -> JobOutcome {
         tests: None,
         error,
         duration_ms: 0,
+        test_cases: Vec::new(),
     }
 }
 

@@ -275,6 +275,8 @@ fn router(state: AppState) -> Router {
         .route("/runs/{id}/cancel", post(runs::cancel))
         .route("/runs/{id}/retry", post(runs::retry))
         .route("/runs/{id}/logs", get(runs::logs))
+        .route("/runs/{id}/tests", get(runs::tests))
+        .route("/projects/{project}/flaky", get(runs::flaky))
         .route("/agent/claim", post(agent::claim))
         .route("/agent/jobs/{job}/events", post(agent::events))
         .route("/agent/jobs/{job}/finish", post(agent::finish))

@@ -14,6 +14,7 @@ use crate::routes::{agent, hooks, projects, runs};
         projects::secret_names, projects::trigger, projects::create_token,
         projects::create_user, projects::set_role,
         runs::list, runs::get, runs::cancel, runs::retry, runs::logs,
+        runs::tests, runs::flaky,
         agent::claim, agent::events, agent::finish,
         hooks::deliver,
     ),

@@ -84,3 +84,55 @@ async fn manual_run_goes_through_the_builtin_agent() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_results_are_stored_per_test_and_flaky_ones_found() {
+    let server = common::start(true).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let counter = work.path().join("count");
+    // The second run's `b` fails on the same commit: flaky.
+    let pipeline = format!(
+        r#"on: {{ manual: {{}} }}
+jobs:
+  test:
+    steps:
+      - run: |
+          echo x >> {counter}
+          mkdir -p reports
+          if [ "$(wc -l < {counter})" -eq 1 ]; then b='<testcase classname="t" name="b"/>'; else b='<testcase classname="t" name="b"><failure message="boom"/></testcase>'; fi
+          echo "<testsuite name=\"s\"><testcase classname=\"t\" name=\"a\" time=\"0.5\"/>$b</testsuite>" > reports/junit.xml
+    reports:
+      junit: ["reports/*.xml"]
+"#,
+        counter = counter.display()
+    );
+    let repo = common::repo(work.path(), &[("slipway.yml", &pipeline)]);
+    common::project(&server, "tests", &repo).await;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let (status, run) = server.post("/projects/tests/runs", json!({})).await;
+        assert_eq!(status, 201, "{run}");
+        let id = run["id"].as_i64().expect("id");
+        assert_eq!(server.wait_run(id).await["run"]["status"], "succeeded");
+        runs.push(id);
+    }
+    let (status, results) = server.get(&format!("/runs/{}/tests", runs[1])).await;
+    assert_eq!(status, 200, "{results}");
+    let results = results.as_array().expect("results");
+    assert_eq!(results.len(), 2, "{results:?}");
+    let b = results.iter().find(|r| r["name"] == "b").expect("b");
+    assert_eq!(b["outcome"], "failed");
+    assert_eq!(b["message"], "boom");
+    let (_, flaky) = server.get("/projects/tests/flaky").await;
+    let flaky = flaky.as_array().expect("flaky");
+    assert_eq!(flaky.len(), 1, "{flaky:?}");
+    assert_eq!(flaky[0]["name"], "b");
+    assert!(
+        flaky[0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("passed and failed on commit"),
+        "{flaky:?}"
+    );
+    server.stop().await;
+}

@@ -295,6 +295,13 @@ pub async fn finish(
         .metrics
         .job_duration
         .observe(job_outcome.duration_ms as f64 / 1000.0);
+    let cases = std::mem::take(&mut job_outcome.test_cases);
+    if !cases.is_empty()
+        && let Err(error) = state.store.add_test_results(job_id, &cases).await
+    {
+        // The job's result stands; its per-test history is what is lost.
+        tracing::error!(%error, job = job_id, "could not store the job's test results");
+    }
     if pending.done.send((pending.index, job_outcome)).is_err() {
         tracing::warn!(job = job_id, "the run's driver ended before the job");
     }

@@ -339,3 +339,74 @@ impl futures_core::Stream for SseLines {
         }
     }
 }
+
+/// `GET /api/v1/runs/{id}/tests`: every test case result of the run's jobs.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/tests", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<slipway_api::TestResultView>)), security(("token" = [])), tag = "runs")]
+pub async fn tests(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Id>,
+) -> ApiResult<Json<Vec<slipway_api::TestResultView>>> {
+    let (run, _) = run_for(&state, &caller, id, Action::View).await?;
+    let mut views = Vec::new();
+    for job in state.store.list_jobs(run.id).await? {
+        for result in state.store.test_results(job.id).await? {
+            views.push(slipway_api::TestResultView {
+                job: job.key.clone(),
+                suite: result.test.suite,
+                classname: result.test.classname,
+                name: result.test.name,
+                outcome: outcome_name(result.outcome).to_string(),
+                time_seconds: result.time_seconds,
+                message: result.message,
+                flaky_attempts: result.flaky_attempts,
+            });
+        }
+    }
+    Ok(Json(views))
+}
+
+fn outcome_name(outcome: slipway_reports::Outcome) -> &'static str {
+    use slipway_reports::Outcome;
+    match outcome {
+        Outcome::Passed => "passed",
+        Outcome::Failed => "failed",
+        Outcome::Errored => "errored",
+        Outcome::Skipped => "skipped",
+        Outcome::Flaky => "flaky",
+    }
+}
+
+/// `GET /api/v1/projects/{project}/flaky`: tests that passed and failed on
+/// one commit, or that a runner marked flaky.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/flaky", params(("project" = String, Path)),
+    responses((status = 200, body = Vec<slipway_api::FlakyView>)), security(("token" = [])), tag = "projects")]
+pub async fn flaky(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Vec<slipway_api::FlakyView>>> {
+    let project = project_for(&state, &caller, &project, Action::View).await?;
+    let views = state
+        .store
+        .flaky_tests(project.id)
+        .await?
+        .into_iter()
+        .map(|flaky| slipway_api::FlakyView {
+            suite: flaky.test.suite,
+            classname: flaky.test.classname,
+            name: flaky.test.name,
+            reason: match flaky.reason {
+                slipway_store::sql::FlakyReason::PassedAndFailedOn { commit_sha } => {
+                    format!("passed and failed on commit {commit_sha}")
+                }
+                slipway_store::sql::FlakyReason::MarkedFlaky => {
+                    "marked flaky by the runner".to_string()
+                }
+            },
+            results: flaky.results,
+        })
+        .collect();
+    Ok(Json(views))
+}
