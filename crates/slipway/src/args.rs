@@ -299,3 +299,114 @@ pub enum JudgeDirection {
     Decrease,
     Either,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Command, clap::Error> {
+        let words = std::iter::once("slipway").chain(line.split_whitespace());
+        Cli::try_parse_from(words).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_verifier_of_clap_accepts_the_command_line() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn server_commands() {
+        let Ok(Command::Up(up)) = parse("up --listen 127.0.0.1:9 --data-dir /d") else {
+            panic!("up");
+        };
+        assert_eq!(up.listen.as_deref(), Some("127.0.0.1:9"));
+        assert_eq!(up.data_dir, Some(PathBuf::from("/d")));
+        let Ok(Command::Server(server)) = parse("server --config c.toml --database postgres://x")
+        else {
+            panic!("server");
+        };
+        assert_eq!(server.config, Some(PathBuf::from("c.toml")));
+        assert_eq!(server.common.database.as_deref(), Some("postgres://x"));
+        let Ok(Command::Agent(agent)) =
+            parse("agent --server http://h:1 --token t --labels linux,docker --capacity 3")
+        else {
+            panic!("agent");
+        };
+        assert_eq!(agent.labels, vec!["linux", "docker"]);
+        assert_eq!(agent.capacity, 3);
+        assert_eq!(agent.api.token.as_deref(), Some("t"));
+        let Ok(Command::Agent(agent)) = parse("agent") else {
+            panic!("agent defaults");
+        };
+        assert_eq!(
+            (agent.labels, agent.capacity),
+            (vec!["linux".to_string()], 1)
+        );
+        assert!(parse("agent --capacity 0").is_err());
+        assert!(parse("up --config c.toml").is_err(), "up takes no file");
+    }
+
+    #[test]
+    fn api_commands() {
+        let Ok(Command::Project(ProjectCommand::Add(add))) =
+            parse("project add /repo --name n --branch dev --webhook-secret s")
+        else {
+            panic!("project add");
+        };
+        assert_eq!(
+            (add.url.as_str(), add.name.as_deref(), add.branch.as_deref()),
+            ("/repo", Some("n"), Some("dev"))
+        );
+        let Ok(Command::Trigger(trigger)) =
+            parse("trigger p --ref v1 --input a=1 --input b=2 --follow --server http://x:1")
+        else {
+            panic!("trigger");
+        };
+        assert_eq!(trigger.git_ref.as_deref(), Some("v1"));
+        assert_eq!(trigger.inputs, vec!["a=1", "b=2"]);
+        assert!(trigger.follow);
+        assert_eq!(trigger.api.server.as_deref(), Some("http://x:1"));
+        let Ok(Command::Logs(logs)) = parse("logs 12 --job test -f") else {
+            panic!("logs");
+        };
+        assert_eq!(
+            (logs.run, logs.job.as_deref(), logs.follow),
+            (12, Some("test"), true)
+        );
+        let Ok(Command::Retry(retry)) = parse("retry 3 --job a --job b") else {
+            panic!("retry");
+        };
+        assert_eq!(retry.jobs, vec!["a", "b"]);
+        let Ok(Command::Runs(runs)) = parse("runs --project p --status failed --json") else {
+            panic!("runs");
+        };
+        assert_eq!((runs.limit, runs.json), (20, true));
+        let Ok(Command::Token(TokenCommand::Create(token))) = parse("token create ci --agent")
+        else {
+            panic!("token");
+        };
+        assert!(token.agent);
+        assert!(matches!(
+            parse("secret set p NAME"),
+            Ok(Command::Secret(SecretCommand::Set(_)))
+        ));
+    }
+
+    #[test]
+    fn bad_command_lines_are_usage_errors() {
+        for line in [
+            "logs abc",
+            "logs",
+            "cancel",
+            "runs --limit 0",
+            "project add",
+            "secret set p",
+            "token create",
+            "trigger",
+        ] {
+            let error = parse(line).err().unwrap_or_else(|| panic!("{line} parsed"));
+            assert!(error.use_stderr(), "{line}");
+        }
+    }
+}

@@ -411,6 +411,86 @@ mod tests {
         assert_eq!(lines, vec!["• test started on builtin"]);
     }
 
+    /// A fake server whose log stream breaks in the middle of an event:
+    /// the follower must come back with the id of the last whole event,
+    /// print every line once, and exit with the run's result.
+    #[tokio::test]
+    async fn a_dropped_stream_resumes_from_the_last_event_id() {
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let resumed_from: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let seen = resumed_from.clone();
+        let line = |n: u64| {
+            format!(
+                r#"{{"job":"build","step":0,"line":{n},"stream":"o","ts_ms":0,"text":"line {n}"}}"#
+            )
+        };
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let request = String::from_utf8_lossy(&request).to_lowercase();
+                let (content_type, body) = if request.starts_with("get /api/v1/runs/5/logs") {
+                    let last_id = request
+                        .lines()
+                        .find_map(|l| l.strip_prefix("last-event-id: "))
+                        .map(str::to_string);
+                    let mut calls = seen.lock().unwrap();
+                    calls.push(last_id);
+                    let body = if calls.len() == 1 {
+                        format!(
+                            "id: 1.0.0\ndata: {}\n\nid: 1.0.1\ndata: {}\n\nid: 1.0.2\ndata: {{\"jo",
+                            line(0),
+                            line(1)
+                        )
+                    } else {
+                        format!("id: 1.0.2\ndata: {}\n\nevent: end\ndata: {{}}\n\n", line(2))
+                    };
+                    ("text/event-stream", body)
+                } else {
+                    let done = seen.lock().unwrap().len() >= 2;
+                    let status = if done { "succeeded" } else { "running" };
+                    let body = format!(
+                        r#"{{"run":{{"id":5,"project":"p","number":1,"status":"{status}","trigger":"manual","created_ms":0}},"jobs":[]}}"#
+                    );
+                    ("application/json", body)
+                };
+                // The first stream promises more than it sends: the
+                // connection drops in the middle of an event.
+                let broken = content_type == "text/event-stream" && body.ends_with("jo");
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len() + if broken { 100 } else { 0 }
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            }
+        });
+        let client = Client::new(&crate::client::Connection {
+            server: format!("http://{addr}"),
+            token: "t".into(),
+        })
+        .unwrap();
+        let exit = follow(&client, 5, None).await;
+        assert_eq!(exit, Exit::Success);
+        assert_eq!(
+            *resumed_from.lock().unwrap(),
+            vec![None, Some("1.0.1".to_string())]
+        );
+    }
+
     #[test]
     fn only_ended_runs_are_final() {
         for status in ["succeeded", "failed", "cancelled"] {

@@ -489,6 +489,10 @@ fn a_remote_agent_runs_what_trigger_follows() {
 
     let retried = served.run(&["retry", &id, "--job", "after"]).expect(0);
     assert!(retried.stdout.contains("retried"), "{}", retried.stdout);
+    // The retried job runs again; the job before it keeps its result.
+    let again = served.run(&["logs", &id, "--follow"]).expect(0);
+    assert!(again.stdout.contains("[after] done"), "{}", again.stdout);
+    assert!(again.stdout.contains("succeeded"), "{}", again.stdout);
 
     assert_eq!(agent.terminate(), Some(0));
     assert!(!agent.seen.iter().any(|l| l.contains(&agent_token)));
