@@ -96,7 +96,11 @@ impl Api {
         let deadline = Instant::now() + PATIENCE;
         loop {
             assert!(server.alive(), "the server exited");
-            let answer = self.client.get(format!("{}/healthz", self.url)).send().await;
+            let answer = self
+                .client
+                .get(format!("{}/healthz", self.url))
+                .send()
+                .await;
             if answer.is_ok_and(|a| a.status().is_success()) {
                 return;
             }
@@ -181,7 +185,16 @@ async fn the_server_killed_with_sigkill_resumes_and_loses_no_acknowledged_line()
     git(&repo, &["add", "-A"]);
     git(
         &repo,
-        &["-c", "user.name=T", "-c", "user.email=t@localhost", "commit", "-q", "-m", "one"],
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@localhost",
+            "commit",
+            "-q",
+            "-m",
+            "one",
+        ],
     );
 
     let port = free_port();
@@ -209,7 +222,15 @@ async fn the_server_killed_with_sigkill_resumes_and_loses_no_acknowledged_line()
     let mut agent = {
         let mut command = slipway();
         command
-            .args(["agent", "--server", &api.url, "--token", &agent_token, "--name", "a1"])
+            .args([
+                "agent",
+                "--server",
+                &api.url,
+                "--token",
+                &agent_token,
+                "--name",
+                "a1",
+            ])
             .arg("--work-dir")
             .arg(work.path().join("agent"));
         Process(command.spawn().expect("start slipway agent"))
@@ -221,7 +242,11 @@ async fn the_server_killed_with_sigkill_resumes_and_loses_no_acknowledged_line()
     )
     .await;
     let run = api
-        .call(reqwest::Method::POST, "/projects/crash/runs", Some(json!({})))
+        .call(
+            reqwest::Method::POST,
+            "/projects/crash/runs",
+            Some(json!({})),
+        )
         .await["id"]
         .as_i64()
         .expect("run id");
@@ -233,7 +258,10 @@ async fn the_server_killed_with_sigkill_resumes_and_loses_no_acknowledged_line()
         if lines.iter().any(|(_, t)| t == "line-8") {
             break lines;
         }
-        assert!(Instant::now() < deadline, "the job never printed: {lines:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the job never printed: {lines:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     server.kill9();
@@ -265,7 +293,11 @@ async fn the_server_killed_with_sigkill_resumes_and_loses_no_acknowledged_line()
     // Now the agent dies in the middle of a job: the lease expires and the
     // job fails with a reason (no `retry:`), the run ends, nothing runs.
     let second = api
-        .call(reqwest::Method::POST, "/projects/crash/runs", Some(json!({})))
+        .call(
+            reqwest::Method::POST,
+            "/projects/crash/runs",
+            Some(json!({})),
+        )
         .await["id"]
         .as_i64()
         .expect("run id");
