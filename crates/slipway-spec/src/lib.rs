@@ -15,6 +15,7 @@ mod check;
 mod concurrency;
 mod container;
 mod cron;
+pub mod deploy;
 mod diagnostic;
 mod expr;
 mod fields;

@@ -1,0 +1,76 @@
+//! Deployments: an artifact installed across an environment's targets by a
+//! strategy, each target drained from the load balancer while it is
+//! upgraded and put back when healthy; every install has its uninstall.
+//!
+//! ```text
+//! Deployer::deploy(request)
+//!   └─ strategy (rolling: batches │ blue-green: idle set, switch)
+//!        └─ per target: drain (HAProxy) ─► deactivate + uninstall old ─► install + activate new
+//!                        ─► health until healthy ─► ready (HAProxy)
+//!        └─ failures over the threshold: stop, roll the updated targets back the same way
+//! ```
+//!
+//! State lives in a directory (`.slipway/local/environments/` under
+//! `slipway run`, the agent's work directory under the server):
+//! `ENV/state.json` (each target's digest, version, phase, process or
+//! container, intended load-balancer state; rewritten atomically at every
+//! transition, so a target is never drained or half-installed without the
+//! state saying so), `ENV/deployments.jsonl` (append-only records: which
+//! digest went to which target, when, the outcome) and `ENV/artifacts/`
+//! (every deployed file artifact by digest, for rollback).
+//!
+//! The modules: [`targets`] (how each kind installs, starts, stops, probes),
+//! [`health`], [`strategy`] (rolling, blue-green), [`state`] (state and
+//! records), [`deployer`] (the entry points).
+
+pub mod targets;
+
+use std::path::PathBuf;
+
+pub use slipway_engine::records::Digest;
+
+/// What is deployed, resolved to its digest before anything is installed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Artifact {
+    /// A file on this machine (an artifact of the run, restored), BLAKE3.
+    File {
+        name: String,
+        path: PathBuf,
+        digest: Digest,
+    },
+    /// A container image; `digest` is its image id (`sha256:…`).
+    Image { reference: String, digest: String },
+}
+
+impl Artifact {
+    /// The digest that identifies the release.
+    pub fn digest(&self) -> &str {
+        match self {
+            Artifact::File { digest, .. } => &digest.0,
+            Artifact::Image { digest, .. } => digest,
+        }
+    }
+}
+
+/// A deployment's progress, line by line, for the job's log. Lines are
+/// masked by the caller's sink.
+pub trait DeployLog: Send {
+    fn line(&mut self, text: &str);
+}
+
+/// Why a deployment failed; the message names the target and the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The environment cannot be used as written (unknown HAProxy backend or
+    /// server, missing socket, bad target settings…).
+    #[error("{0}")]
+    Config(String),
+    /// A target failed and the rollout stopped (after rolling back).
+    #[error("{0}")]
+    Failed(String),
+    /// The state directory could not be read or written.
+    #[error("deployment state: {0}")]
+    State(String),
+    #[error("the deployment was cancelled")]
+    Cancelled,
+}
