@@ -39,3 +39,7 @@ pub struct Release {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TargetError(pub String);
+
+pub mod docker;
+pub mod local;
+pub mod ssh;
