@@ -90,6 +90,7 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         env: Vec::new(),
         shell: Shell::Bash,
         steps: steps.unwrap_or_default(),
+        deploy: None,
         timeout: None,
         retry: 0,
         continue_on_error: false,

@@ -168,8 +168,12 @@ pub struct Job {
     pub env: Env,
     /// `shell:` for every step that does not set its own (default bash).
     pub shell: Shell,
-    /// `steps:`, in order; never empty.
+    /// `steps:`, in order. Never empty for a steps job; always empty for a deploy job
+    /// (one with [`Job::deploy`]).
     pub steps: Vec<Step>,
+    /// `deploy:`: this job rolls an artifact out to an environment instead of running steps
+    /// (docs/deploy.md). A job has either `steps` or `deploy`, never both.
+    pub deploy: Option<crate::deploy::DeployJob>,
     /// `timeout:` of the whole job.
     pub timeout: Option<Duration>,
     /// `retry:`, extra attempts of the whole job after a failure.
