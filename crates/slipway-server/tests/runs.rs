@@ -29,7 +29,15 @@ jobs:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_run_goes_through_the_builtin_agent() {
-    let server = common::start(true).await;
+    manual_run(common::start(true).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_run_on_postgresql() {
+    manual_run(common::start_on_postgres(true).await).await;
+}
+
+async fn manual_run(server: common::TestServer) {
     let work = tempfile::tempdir().expect("tempdir");
     let repo = common::repo(work.path(), &[("slipway.yml", PIPELINE)]);
     let (status, created) = server

@@ -25,7 +25,27 @@ pub async fn start(builtin_agent: bool) -> TestServer {
 }
 
 pub async fn start_in(data: tempfile::TempDir, builtin_agent: bool) -> TestServer {
+    start_with(data, builtin_agent, None).await
+}
+
+/// A server on PostgreSQL (a fresh database on the test process's real
+/// PostgreSQL server).
+pub async fn start_on_postgres(builtin_agent: bool) -> TestServer {
+    let url = match slipway_testpg::fresh_database().await {
+        Ok(url) => url,
+        Err(e) => panic!("{e}"),
+    };
+    let data = tempfile::tempdir().expect("tempdir");
+    start_with(data, builtin_agent, Some(url)).await
+}
+
+pub async fn start_with(
+    data: tempfile::TempDir,
+    builtin_agent: bool,
+    database: Option<String>,
+) -> TestServer {
     let mut config = ServerConfig::new(data.path().to_path_buf());
+    config.database = database;
     config.listen = "127.0.0.1:0".parse().expect("addr");
     config.builtin_agent = builtin_agent;
     config.agent_labels = vec!["linux".into()];
