@@ -183,6 +183,7 @@ async fn execute(
         inputs: assignment.inputs,
         git: assignment.git,
         restore_artifacts: true,
+        deployer: None,
     };
     let (context, env_failure) =
         RunContext::new(assignment.run, pipeline, plan, Arc::new(Silent), options);

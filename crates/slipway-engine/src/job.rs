@@ -54,6 +54,11 @@ pub struct JobOutcome {
 }
 
 impl JobOutcome {
+    pub(crate) fn without_error(mut self) -> JobOutcome {
+        self.error = None;
+        self
+    }
+
     pub(crate) fn failed(error: String, cache: CacheStatus, started: Instant) -> JobOutcome {
         JobOutcome {
             result: JobResult::Failure,
@@ -187,18 +192,18 @@ fn container_request(shared: &RunContext, job: &Job) -> Result<Option<ContainerR
     }))
 }
 
-struct JobRunner<'a, E: Executor, S: Store> {
-    shared: &'a RunContext,
-    executor: PhantomData<E>,
-    store: &'a Arc<S>,
-    index: usize,
-    job: &'a Job,
-    key: &'a str,
-    matrix: Value,
-    needs: Value,
-    upstream: &'a [Upstream],
-    cancel: CancelSignal,
-    started: Instant,
+pub(crate) struct JobRunner<'a, E: Executor, S: Store> {
+    pub(crate) shared: &'a RunContext,
+    pub(crate) executor: PhantomData<E>,
+    pub(crate) store: &'a Arc<S>,
+    pub(crate) index: usize,
+    pub(crate) job: &'a Job,
+    pub(crate) key: &'a str,
+    pub(crate) matrix: Value,
+    pub(crate) needs: Value,
+    pub(crate) upstream: &'a [Upstream],
+    pub(crate) cancel: CancelSignal,
+    pub(crate) started: Instant,
 }
 
 /// The state of the steps of one attempt of a job.
@@ -246,6 +251,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                     }
                 }
             }
+        }
+
+        if let Some(deploy) = &self.job.deploy {
+            return self.run_deploy(ws, deploy).await;
         }
 
         // The job's environment: the pipeline's, then its own.

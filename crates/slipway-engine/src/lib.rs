@@ -6,6 +6,7 @@ pub mod contexts;
 pub mod events;
 mod job;
 mod job_definition;
+mod job_deploy;
 mod job_outputs;
 mod job_sink;
 pub mod plan;

@@ -14,6 +14,7 @@ use crate::records::{
 };
 
 pub use slipway_logs::{SecretMasker, Stream};
+pub use slipway_spec::deploy::DeployJob;
 pub use slipway_spec::model::{HealthCheck, PullPolicy, Shell};
 
 /// Cancellation: the value flips to `true` once; executors kill what they run.
@@ -155,6 +156,66 @@ pub trait Workspace: Send + Sync + 'static {
     /// Removes what `prepare` created (a clean checkout); a no-op for the
     /// directory the user works in.
     fn release(self) -> impl Future<Output = ()> + Send;
+}
+
+/// A boxed future, for the object-safe ports.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a `deploy:` job installs, resolved before anything is installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeployArtifact {
+    /// An artifact of the run, on this machine at `path` (absolute).
+    File {
+        name: String,
+        path: std::path::PathBuf,
+        digest: Digest,
+    },
+    /// A container image, as written in `image:`.
+    Image { reference: String },
+}
+
+/// One `deploy:` job for the [`Deployer`].
+#[derive(Debug)]
+pub struct DeployRequest<'a> {
+    pub job: &'a DeployJob,
+    /// The workspace root: the repository, with `.slipway/environments/`.
+    pub root: &'a Path,
+    pub artifact: DeployArtifact,
+    /// The run and the job instance, for the deployment's record.
+    pub run: &'a str,
+    pub job_key: &'a str,
+    /// A short version people read, e.g. `run 12`.
+    pub version: String,
+}
+
+/// Carries out `deploy:` jobs (the crate `slipway-deploy` implements it).
+/// Object-safe: the engine holds it as `Arc<dyn Deployer>` in
+/// [`crate::RunOptions`], so the executors' generic types stay as they are.
+pub trait Deployer: Send + Sync + 'static {
+    /// Deploys, writing progress to `log` (lines are masked by the engine
+    /// before they reach it). `Ok` holds a one-line summary, `Err` why the
+    /// deployment failed (naming the target and the check).
+    fn deploy<'a>(
+        &'a self,
+        request: DeployRequest<'a>,
+        log: &'a mut dyn DeployLine,
+        cancel: &'a CancelSignal,
+    ) -> BoxFuture<'a, Result<String, String>>;
+}
+
+/// Where a deployment's progress lines go.
+pub trait DeployLine: Send {
+    fn line(&mut self, text: &str);
+}
+
+/// A shared [`Deployer`], printable in [`crate::RunOptions`]' `Debug`.
+#[derive(Clone)]
+pub struct DeployerHandle(pub std::sync::Arc<dyn Deployer>);
+
+impl std::fmt::Debug for DeployerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deployer")
+    }
 }
 
 /// What the dispatcher persists: a run's beginning, its records, its end.

@@ -46,6 +46,8 @@ pub struct RunOptions {
     /// Restore the artifacts of needed jobs into each workspace; needed when
     /// jobs do not share one directory (`--clean`, remote agents).
     pub restore_artifacts: bool,
+    /// Carries out `deploy:` jobs; `None` fails them with a clear message.
+    pub deployer: Option<crate::ports::DeployerHandle>,
 }
 
 /// A run could not be carried out at all (its store failed).

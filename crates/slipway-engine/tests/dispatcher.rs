@@ -100,6 +100,7 @@ jobs:
         inputs: serde_json::Map::new(),
         git: Default::default(),
         restore_artifacts: true,
+        deployer: None,
     };
     let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let summary = run_with(
@@ -166,6 +167,7 @@ fn options() -> RunOptions {
         inputs: serde_json::Map::new(),
         git: Default::default(),
         restore_artifacts: true,
+        deployer: None,
     }
 }
 

@@ -278,6 +278,7 @@ impl Runs {
             inputs,
             git: git_info(run),
             restore_artifacts: true,
+            deployer: None,
         };
         self.store
             .set_run_status(run.id, RunStatus::Running, None)

@@ -265,6 +265,7 @@ fn run_options(args: &RunArgs, loaded: &Loaded) -> Result<RunOptions, String> {
         inputs,
         git: git::local_info(&loaded.root),
         restore_artifacts: args.clean,
+        deployer: None,
     })
 }
 
