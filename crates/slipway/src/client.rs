@@ -142,7 +142,7 @@ impl fmt::Display for ApiError {
                 let meaning = match status.as_u16() {
                     401 => "the token is missing, wrong or revoked (--token, SLIPWAY_TOKEN)",
                     403 => "the token's role is too weak for this",
-                    404 => "no such run or project",
+                    404 => "no such run, project or job",
                     413 => "the request is too large",
                     409 => "it conflicts with the current state",
                     _ => status.canonical_reason().unwrap_or("error"),
@@ -381,7 +381,7 @@ mod tests {
         };
         assert_eq!(
             error.to_string(),
-            "no run 9 (HTTP 404: no such run or project)"
+            "no run 9 (HTTP 404: no such run, project or job)"
         );
         assert_eq!(error.exit(), Exit::Usage);
         let error = ApiError::Status {

@@ -40,7 +40,7 @@ pub async fn project_add(args: ProjectAddArgs) -> Exit {
     };
     let request = NewProjectRequest {
         name: args.name,
-        repo_url: args.url,
+        repo_url: repository_url(&args.url),
         default_branch: args.branch,
         webhook_secret: args.webhook_secret,
         settings: None,
@@ -55,6 +55,18 @@ pub async fn project_add(args: ProjectAddArgs) -> Exit {
         }
         Err(error) => fail(&error),
     }
+}
+
+/// A local path as the absolute path the server can open (it does not
+/// share our working directory); URLs and `host:path` as they are.
+fn repository_url(text: &str) -> String {
+    let path = std::path::Path::new(text);
+    if text.contains("://") || !path.exists() {
+        return text.to_string();
+    }
+    path.canonicalize()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| text.to_string())
 }
 
 /// What `project add` and `up` print about a new project.
@@ -557,6 +569,25 @@ mod tests {
         assert!(lines[2].contains("v1"), "{}", lines[2]);
         assert!(lines[2].contains("1m00s ago, 4.5s"), "{}", lines[2]);
         assert!(lines[2].ends_with("job test failed"), "{}", lines[2]);
+    }
+
+    #[test]
+    fn local_paths_become_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("repo");
+        std::fs::create_dir(&inner).unwrap();
+        let relative = format!("{}/../repo", inner.display());
+        assert_eq!(
+            repository_url(&relative),
+            inner.canonicalize().unwrap().display().to_string()
+        );
+        for url in [
+            "https://example.com/r.git",
+            "git@host:r.git",
+            "file:///srv/r",
+        ] {
+            assert_eq!(repository_url(url), url);
+        }
     }
 
     #[test]

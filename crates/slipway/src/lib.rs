@@ -18,6 +18,7 @@ mod commands;
 mod example;
 mod git;
 mod judge;
+mod logging;
 mod logs;
 mod output;
 mod run;
@@ -63,9 +64,18 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => run::validate(args),
         Command::Judge(args) => judge::judge(args),
-        Command::Up(args) => up::up(args),
-        Command::Server(args) => up::server(args),
-        Command::Agent(args) => agent::agent(args),
+        Command::Up(args) => {
+            logging::init("warn");
+            up::up(args)
+        }
+        Command::Server(args) => {
+            logging::init("info");
+            up::server(args)
+        }
+        Command::Agent(args) => {
+            logging::init("info");
+            agent::agent(args)
+        }
         Command::Project(args::ProjectCommand::Add(args)) => block_on(commands::project_add(args)),
         Command::Project(args::ProjectCommand::List(args)) => {
             block_on(commands::project_list(args))

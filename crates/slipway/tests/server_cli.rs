@@ -586,3 +586,88 @@ fn server_settings_come_from_flags_then_environment_then_file() {
     let bad = Ran::from(bad).expect(2);
     assert!(bad.stderr.contains("lisen"), "{}", bad.stderr);
 }
+
+/// The file's `poll_interval_secs` and `builtin_agent` reach the server: a
+/// commit pushed to a registered repository runs on the built-in agent.
+#[test]
+fn a_pushed_commit_runs_by_polling_with_settings_from_the_file() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let config = data.path().join("slipway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\npoll_interval_secs = 1\nbuiltin_agent = true\nagent_labels = [\"linux\"]\n"
+        ),
+    )
+    .expect("write config");
+    let mut command = slipway();
+    command
+        .args(["server", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data.path());
+    let mut daemon = Daemon::spawn(command);
+    wait_healthy(port, &mut daemon);
+    let client = |args: &[&str]| {
+        let mut command = slipway();
+        command
+            .args(args)
+            .env("SLIPWAY_SERVER", format!("http://127.0.0.1:{port}"))
+            .env("SLIPWAY_HOME", data.path());
+        Ran::from(command.output().expect("run slipway"))
+    };
+
+    let pipeline = "name: pushed\non:\n  push:\n    branches: [main]\njobs:\n  say:\n    steps:\n      - run: cat message.txt\n";
+    let repo = repository(pipeline);
+    // Registered by a relative path: the command makes it absolute.
+    let parent = repo.path().parent().expect("parent");
+    let name = repo
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name");
+    let mut add = slipway();
+    add.args(["project", "add", &format!("./{name}"), "--name", "pushed"])
+        .current_dir(parent)
+        .env("SLIPWAY_SERVER", format!("http://127.0.0.1:{port}"))
+        .env("SLIPWAY_HOME", data.path());
+    Ran::from(add.output().expect("run")).expect(0);
+
+    // The server takes its baseline of the branches at its first poll of
+    // the project, which may come after a first commit: commit until one
+    // is seen as new.
+    let deadline = Instant::now() + PATIENCE;
+    let mut commits = 0;
+    let id = 'pushed: loop {
+        commits += 1;
+        std::fs::write(
+            repo.path().join("message.txt"),
+            format!("pushed by a test {commits}\n"),
+        )
+        .expect("write");
+        git(repo.path(), &["add", "message.txt"]);
+        git(repo.path(), &["commit", "--quiet", "-m", "a message"]);
+        for _ in 0..15 {
+            let runs = client(&["runs", "--project", "pushed", "--json"]).expect(0);
+            let runs: serde_json::Value = serde_json::from_str(&runs.stdout).expect("JSON");
+            let found = runs.as_array().and_then(|runs| {
+                runs.iter()
+                    .find(|run| run["trigger"] == "push")
+                    .map(|run| run["id"].to_string())
+            });
+            if let Some(id) = found {
+                break 'pushed id;
+            }
+            assert!(Instant::now() < deadline, "no push run appeared: {runs}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let followed = client(&["logs", &id, "--follow"]).expect(0);
+    assert!(
+        followed.stdout.contains("[say] pushed by a test"),
+        "{}",
+        followed.stdout
+    );
+    assert_eq!(daemon.terminate(), Some(0));
+}
