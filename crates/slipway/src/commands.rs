@@ -434,6 +434,13 @@ pub async fn cancel(args: CancelArgs) -> Exit {
         },
         Err(error) => return fail(&error),
     };
+    if run.status != "cancelled" && crate::logs::is_final(&run.status) {
+        output::line(format_args!(
+            "run {} ({}#{}) had already ended: {}",
+            run.id, run.project, run.number, run.status
+        ));
+        return Exit::Success;
+    }
     let run = wait_until_final(&client, run).await;
     if crate::logs::is_final(&run.status) {
         output::line(format_args!(
@@ -478,10 +485,17 @@ pub async fn retry(args: RetryArgs) -> Exit {
         .await
     {
         Ok(run) => {
-            output::line(format_args!(
-                "run {} ({}#{}) retried: {}",
-                run.id, run.project, run.number, run.status
-            ));
+            if run.id == args.run {
+                output::line(format_args!(
+                    "run {} ({}#{}) retried: {}",
+                    run.id, run.project, run.number, run.status
+                ));
+            } else {
+                output::line(format_args!(
+                    "run {} retried as run {} ({}#{}): {}",
+                    args.run, run.id, run.project, run.number, run.status
+                ));
+            }
             output::line(format_args!("follow it: slipway logs {} --follow", run.id));
             Exit::Success
         }

@@ -62,7 +62,7 @@ impl SseParser {
     /// Feeds a chunk, appending each event it completes to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), LineTooLong> {
         let mut rest = chunk;
-        while let Some(end) = memchr(b'\n', rest) {
+        while let Some(end) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(end);
             rest = tail.get(1..).unwrap_or_default();
             if self.partial.is_empty() {
@@ -123,10 +123,6 @@ impl SseParser {
             data: std::mem::take(&mut self.data),
         });
     }
-}
-
-fn memchr(byte: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == byte)
 }
 
 #[cfg(test)]

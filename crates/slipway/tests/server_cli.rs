@@ -489,8 +489,16 @@ fn a_remote_agent_runs_what_trigger_follows() {
 
     let retried = served.run(&["retry", &id, "--job", "after"]).expect(0);
     assert!(retried.stdout.contains("retried"), "{}", retried.stdout);
-    // The retried job runs again; the job before it keeps its result.
-    let again = served.run(&["logs", &id, "--follow"]).expect(0);
+    // The retried job runs again (in the same run or a new one); the job
+    // before it keeps its result.
+    let retried_id = retried
+        .stdout
+        .split("retried as run ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or(&id)
+        .to_string();
+    let again = served.run(&["logs", &retried_id, "--follow"]).expect(0);
     assert!(again.stdout.contains("[after] done"), "{}", again.stdout);
     assert!(again.stdout.contains("succeeded"), "{}", again.stdout);
 
