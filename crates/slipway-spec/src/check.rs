@@ -27,6 +27,8 @@ pub(crate) struct Checker<'s> {
     pub needs_names: Option<Vec<String>>,
     /// The step ids `steps.<id>` may name here (earlier steps); `None` outside jobs.
     pub step_ids: Option<Vec<String>>,
+    /// `artifact: JOB.NAME` of deploy jobs, checked once every job is read.
+    pub artifact_uses: Vec<crate::deploy_job::ArtifactUse>,
 }
 
 impl<'s> Checker<'s> {
@@ -37,6 +39,7 @@ impl<'s> Checker<'s> {
             matrix_names: None,
             needs_names: None,
             step_ids: None,
+            artifact_uses: Vec::new(),
         }
     }
 
@@ -266,16 +269,35 @@ impl<'s> Checker<'s> {
 
     /// A duration: whole seconds, or a string like `30s`, `10m`, `1h30m`.
     pub(crate) fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        self.read_duration(node, what, false)
+    }
+
+    /// A duration of the deployment formats, which also take milliseconds: `200ms`, `1s`,
+    /// `5m`, `1m30s`, or whole seconds.
+    pub(crate) fn precise_duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        self.read_duration(node, what, true)
+    }
+
+    fn read_duration(&mut self, node: &Node, what: &str, allow_ms: bool) -> Option<Duration> {
         let parsed = match &node.kind {
             NodeKind::Int(n) => u64::try_from(*n).ok().map(Duration::from_secs),
-            NodeKind::Str(s) => parse_duration(s),
+            NodeKind::Str(s) => parse_duration_units(s, allow_ms),
             _ => None,
         };
         if parsed.is_none() {
             let shown = self.source.raw(node).unwrap_or("this value").to_string();
+            let help = if allow_ms {
+                "write whole seconds (`90`) or a string of numbers with units h, m, s, ms (`\"200ms\"`, `\"30s\"`, `\"5m\"`, `\"1m30s\"`)"
+            } else {
+                "write whole seconds (`90`) or a string of numbers with units h, m, s (`\"30s\"`, `\"10m\"`, `\"1h30m\"`)"
+            };
             self.push(
-                Diagnostic::new(node.span, node.width(), format!("invalid duration `{shown}` for {what}"))
-                    .help("write whole seconds (`90`) or a string of numbers with units h, m, s (`\"30s\"`, `\"10m\"`, `\"1h30m\"`)"),
+                Diagnostic::new(
+                    node.span,
+                    node.width(),
+                    format!("invalid duration `{shown}` for {what}"),
+                )
+                .help(help),
             );
         }
         parsed
@@ -411,7 +433,14 @@ impl<'s> Checker<'s> {
 }
 
 /// `90`, `"90"`, `"30s"`, `"10m"`, `"1h30m"`, `"1h30m15s"`.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+#[cfg(test)]
+fn parse_duration(text: &str) -> Option<Duration> {
+    parse_duration_units(text, false)
+}
+
+/// Like [`parse_duration`]; with `allow_ms` the unit `ms` is accepted too (`"200ms"`,
+/// `"1s500ms"`).
+pub(crate) fn parse_duration_units(text: &str, allow_ms: bool) -> Option<Duration> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -419,30 +448,28 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let mut total: u64 = 0;
-    let mut number: Option<u64> = None;
-    for c in text.chars() {
-        if let Some(digit) = c.to_digit(10) {
-            number = Some(
-                number
-                    .unwrap_or(0)
-                    .checked_mul(10)?
-                    .checked_add(u64::from(digit))?,
-            );
-            continue;
-        }
-        let unit = match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
+    let mut total_ms: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u64 = rest.get(..digits)?.parse().ok()?;
+        rest = rest.get(digits..)?;
+        let letters = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let unit_ms = match rest.get(..letters)? {
+            "h" => 3_600_000,
+            "m" => 60_000,
+            "s" => 1_000,
+            "ms" if allow_ms => 1,
             _ => return None,
         };
-        total = total.checked_add(number.take()?.checked_mul(unit)?)?;
+        rest = rest.get(letters..)?;
+        total_ms = total_ms.checked_add(number.checked_mul(unit_ms)?)?;
     }
-    if number.is_some() {
-        return None;
-    }
-    Some(Duration::from_secs(total))
+    Some(Duration::from_millis(total_ms))
 }
 
 /// `[A-Za-z_][A-Za-z0-9_-]*`: job ids, step ids.
@@ -474,8 +501,39 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("10m5s"), Some(Duration::from_secs(605)));
         assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
-        for bad in ["", "m", "10x", "1h30", "99999999999999999999h"] {
+        for bad in [
+            "",
+            "m",
+            "10x",
+            "1h30",
+            "99999999999999999999h",
+            "200ms",
+            "1 s",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn precise_durations() {
+        let ms = |text| parse_duration_units(text, true).map(|d| d.as_millis());
+        assert_eq!(ms("200ms"), Some(200));
+        assert_eq!(ms("1s"), Some(1000));
+        assert_eq!(ms("5m"), Some(300_000));
+        assert_eq!(ms("1s500ms"), Some(1500));
+        assert_eq!(ms("1m30s"), Some(90_000));
+        assert_eq!(ms("7"), Some(7000));
+        for bad in [
+            "",
+            "ms",
+            "5mss",
+            "5 ms",
+            "-5s",
+            "1.5s",
+            "5sm",
+            "99999999999999999999ms",
+        ] {
+            assert_eq!(ms(bad), None, "{bad}");
         }
     }
 }

@@ -183,7 +183,7 @@ fn docker_job(c: &mut Checker<'_>, entries: &[(Key, Node)]) -> Option<DockerJob>
 }
 
 /// An image reference: checked for the mistakes Docker would only report when the job runs.
-fn image(c: &mut Checker<'_>, node: &Node, what: &str) -> Option<String> {
+pub(crate) fn image(c: &mut Checker<'_>, node: &Node, what: &str) -> Option<String> {
     let text = c.text(node, what)?;
     let problem = if text.is_empty() {
         Some((

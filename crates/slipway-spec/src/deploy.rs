@@ -7,7 +7,7 @@
 //!   - name: web-1                 # unique; also the HAProxy server name unless `lb_server:`
 //!     kind: local                 # local | ssh | docker
 //!     port: 9101                  # the port the service listens on (`$PORT`)
-//!     group: blue                 # blue | green: the sets of a blue-green strategy
+//!     group: blue                 # blue | green: the sets of a blue-green strategy (every target or none)
 //!   - name: web-2
 //!     kind: ssh
 //!     host: 127.0.0.1
@@ -16,10 +16,12 @@
 //!     key: ~/.ssh/deploy_ed25519
 //!     known_hosts: accept-new     # strict (default) | accept-new
 //!     port: 9102
+//!     group: blue
 //!   - name: web-3
 //!     kind: docker
 //!     port: 9103                  # published on 127.0.0.1:9103
 //!     container_port: 8080        # the port inside the container (default: `port`)
+//!     group: green
 //! service:
 //!   install: { copy: "bin/app" }  # or a command; built-in: copy the artifact to this path (relative to the target's release directory)
 //!   activate: { start: "$ARTIFACT --listen 127.0.0.1:$PORT" }   # or a command; built-in: start detached, tracked

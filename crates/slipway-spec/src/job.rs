@@ -3,14 +3,16 @@
 use crate::check::{Checker, is_identifier};
 use crate::concurrency;
 use crate::container::{self, Placement};
+use crate::deploy_job;
 use crate::diagnostic::Diagnostic;
 use crate::fields::Field;
 use crate::matrix::{ExpandError, MAX_COMBINATIONS, MAX_PRODUCT};
 use crate::model::{
-    ArtifactDecl, DirCache, Job, Matrix, MatrixEntry, Need, Output, Reports, Shell, Step,
+    ArtifactDecl, DirCache, Job, Matrix, MatrixEntry, Need, Output, Reports, RunsOn, Shell, Step,
 };
 use crate::pipeline::env;
 use crate::schema::{CACHE_KEYS, JOB_KEYS, REPORT_KEYS, STEP_KEYS};
+use crate::schema_deploy::NOT_FOR_DEPLOY;
 use crate::yaml::{Key, Node, NodeKind};
 
 const ID_HELP: &str =
@@ -56,8 +58,19 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
             .map(|(k, v)| (k, v))
     };
 
+    // A deploy job runs no steps: the keys about steps and containers do not apply to it.
+    let deploy_entry = lookup("deploy");
+    if deploy_entry.is_some() {
+        for (key, _) in entries {
+            not_for_deploy(c, key);
+        }
+    }
+    let applies = |name: &str| deploy_entry.is_none() || !is_step_only(name);
+
     // The matrix first: every template of the job is checked against its axes.
-    let matrix = lookup("matrix").and_then(|(_, value)| matrix(c, value));
+    let matrix = lookup("matrix")
+        .filter(|_| applies("matrix"))
+        .and_then(|(_, value)| matrix(c, value));
     c.matrix_names = Some(matrix.as_ref().map(matrix_names).unwrap_or_default());
     let needs: Vec<Need> = lookup("needs").map_or_else(Vec::new, |(_, value)| {
         c.string_list(value, "`needs`")
@@ -66,10 +79,20 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
             .collect()
     });
     c.needs_names = Some(needs.iter().map(|n| n.job.clone()).collect());
+    let deploy = deploy_entry.and_then(|(key, value)| {
+        let needs: Vec<String> = needs.iter().map(|n| n.job.clone()).collect();
+        deploy_job::read(c, &id.name, key, value, &needs)
+    });
     // `runs-on` before the steps: it decides whether a step may have an `image`.
-    let placement = container::placement(c, entries);
+    let (placement, runs_on_read) = if deploy_entry.is_some() {
+        (Placement::Invalid, false)
+    } else {
+        (container::placement(c, entries), true)
+    };
     // Steps before outputs: an output may name any step id of the job.
-    let steps = lookup("steps").map(|(_, value)| steps(c, value, placement));
+    let steps = lookup("steps")
+        .filter(|_| applies("steps"))
+        .map(|(_, value)| steps(c, value, placement));
     c.step_ids = Some(
         steps
             .iter()
@@ -77,8 +100,12 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
             .filter_map(|s| s.id.clone())
             .collect(),
     );
-    let has_steps = steps.is_some();
-    let runs_on = container::runs_on(c, entries, placement);
+    let has_steps = lookup("steps").is_some();
+    let runs_on = if runs_on_read {
+        container::runs_on(c, entries, placement)
+    } else {
+        RunsOn::Local
+    };
 
     let mut job = Job {
         id: id.name.clone(),
@@ -90,7 +117,7 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         env: Vec::new(),
         shell: Shell::Bash,
         steps: steps.unwrap_or_default(),
-        deploy: None,
+        deploy,
         timeout: None,
         retry: 0,
         continue_on_error: false,
@@ -102,7 +129,7 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         runs_on,
         concurrency: None,
     };
-    for (key, value) in entries {
+    for (key, value) in entries.iter().filter(|(key, _)| applies(&key.name)) {
         match key.name.as_str() {
             "name" => job.name = c.template(value, Field::JobName, "`name`"),
             "if" => job.condition = c.condition(value, Field::JobIf),
@@ -127,17 +154,40 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
     c.matrix_names = None;
     c.needs_names = None;
     c.step_ids = None;
-    if !has_steps {
+    if !has_steps && deploy_entry.is_none() {
         c.push(
             Diagnostic::new(
                 id.span,
                 id.name.chars().count(),
                 format!("{what} is missing the required key `steps`"),
             )
-            .help("add `steps:` with at least one `- run: <command>`"),
+            .help("add `steps:` with at least one `- run: <command>`, or `deploy:` to roll an artifact out to an environment (docs/deploy.md)"),
         );
     }
     Some(job)
+}
+
+/// Whether a job key is about steps or containers, which a deploy job does not have.
+fn is_step_only(name: &str) -> bool {
+    NOT_FOR_DEPLOY.iter().any(|(key, _)| *key == name)
+}
+
+/// Reports a key of a deploy job that applies only to a steps job.
+fn not_for_deploy(c: &mut Checker<'_>, key: &Key) {
+    let Some((_, why)) = NOT_FOR_DEPLOY.iter().find(|(name, _)| *name == key.name) else {
+        return;
+    };
+    let message = if key.name == "steps" {
+        "a job has either `steps` or `deploy`, not both".to_string()
+    } else {
+        format!("`{}` does not apply to a deploy job", key.name)
+    };
+    let help = if key.name == "steps" {
+        "move the steps into a job of their own and list it in this job's `needs`".to_string()
+    } else {
+        format!("remove `{}`: {why}", key.name)
+    };
+    c.push(Diagnostic::new(key.span, key.name.chars().count(), message).help(help));
 }
 
 fn shell(c: &mut Checker<'_>, node: &Node) -> Option<Shell> {
@@ -306,7 +356,7 @@ fn artifacts(c: &mut Checker<'_>, node: &Node) -> Vec<ArtifactDecl> {
 }
 
 /// Why a workspace path would escape the workspace, if it would.
-fn unsafe_path(path: &str) -> Option<&'static str> {
+pub(crate) fn unsafe_path(path: &str) -> Option<&'static str> {
     if path.is_empty() {
         return Some("is empty");
     }

@@ -12,7 +12,7 @@ use crate::schema::{
     TAG_FILTER_KEYS, TRIGGER_KEYS, names,
 };
 use crate::yaml::{Node, NodeKind};
-use crate::{concurrency, graph, job};
+use crate::{concurrency, deploy_job, graph, job};
 
 /// Reads the whole document. Errors are left in the checker.
 pub(crate) fn read(c: &mut Checker<'_>, root: &Node) -> Pipeline {
@@ -48,10 +48,11 @@ pub(crate) fn read(c: &mut Checker<'_>, root: &Node) -> Pipeline {
             root,
             "jobs",
             "the pipeline file",
-            "add a `jobs:` map with at least one job that has `steps`",
+            "add a `jobs:` map with at least one job that has `steps` (or `deploy`)",
         );
     }
     graph::check(c, &pipeline.jobs);
+    deploy_job::check_artifacts(c, &pipeline.jobs);
     pipeline
 }
 

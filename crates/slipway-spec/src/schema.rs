@@ -12,7 +12,7 @@ pub(crate) struct KeyDef {
     pub schema: fn() -> Value,
 }
 
-const fn key(name: &'static str, doc: &'static str, schema: fn() -> Value) -> KeyDef {
+pub(crate) const fn key(name: &'static str, doc: &'static str, schema: fn() -> Value) -> KeyDef {
     KeyDef { name, doc, schema }
 }
 
@@ -129,6 +129,11 @@ pub(crate) const JOB_KEYS: &[KeyDef] = &[
     key("env", "Environment of every step.", env),
     key("shell", "Shell for `run:` scripts.", shell),
     key("steps", "Commands run in order in one workspace.", steps),
+    key(
+        "deploy",
+        "Rolls an artifact out to an environment instead of running steps (docs/deploy.md).",
+        crate::schema_deploy::deploy,
+    ),
     key("timeout", "Time limit of the whole job.", duration),
     key("retry", "Extra attempts after a failure.", count),
     key(
@@ -301,7 +306,7 @@ pub fn json_schema() -> Value {
     schema
 }
 
-fn object(keys: &[KeyDef], required: &[&str]) -> Value {
+pub(crate) fn object(keys: &[KeyDef], required: &[&str]) -> Value {
     let properties: serde_json::Map<String, Value> = keys
         .iter()
         .map(|k| {
@@ -325,10 +330,10 @@ fn object(keys: &[KeyDef], required: &[&str]) -> Value {
     value
 }
 
-fn string() -> Value {
+pub(crate) fn string() -> Value {
     json!({"type": "string"})
 }
-fn boolean() -> Value {
+pub(crate) fn boolean() -> Value {
     json!({"type": "boolean"})
 }
 fn scalar() -> Value {
@@ -358,7 +363,7 @@ fn duration() -> Value {
         {"type": "string", "pattern": "^([0-9]+[hms])+$|^[0-9]+$"}
     ]})
 }
-fn env() -> Value {
+pub(crate) fn env() -> Value {
     json!({
         "type": "object",
         "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
@@ -401,8 +406,10 @@ fn input_type() -> Value {
     json!({"enum": ["string", "boolean", "number", "choice"]})
 }
 fn jobs() -> Value {
-    let mut job = object(JOB_KEYS, &["steps"]);
+    let mut job = object(JOB_KEYS, &[]);
     if let Some(map) = job.as_object_mut() {
+        // Either `steps` or `deploy`; a deploy job has none of the keys about steps.
+        map.insert("oneOf".into(), crate::schema_deploy::job_kinds());
         // `image` is required with `runs-on: docker`; the container keys need it.
         map.insert(
             "if".into(),
@@ -450,7 +457,7 @@ fn reports() -> Value {
 fn runs_on() -> Value {
     json!({"enum": ["local", "docker"]})
 }
-fn image() -> Value {
+pub(crate) fn image() -> Value {
     json!({"type": "string", "pattern": "^[^\\s]+$"})
 }
 fn services() -> Value {

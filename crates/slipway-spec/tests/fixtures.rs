@@ -113,6 +113,23 @@ fn env(env: &Env) -> Value {
 }
 
 fn job(j: &Job) -> Value {
+    let mut value = steps_job(j);
+    // Only deploy jobs show the key, so that the other snapshots stay as they were.
+    if let (Some(deploy), Some(map)) = (&j.deploy, value.as_object_mut()) {
+        map.insert(
+            "deploy".into(),
+            json!({
+                "environment": deploy.environment,
+                "artifact": format!("{:?}", deploy.artifact),
+                "strategy": format!("{:?}", deploy.strategy),
+                "at": at(deploy.span),
+            }),
+        );
+    }
+    value
+}
+
+fn steps_job(j: &Job) -> Value {
     json!({
         "id": j.id, "at": at(j.span),
         "name": j.name.as_ref().map(|t| t.source()),
