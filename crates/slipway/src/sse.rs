@@ -225,6 +225,60 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any bytes, cut anywhere: no panic, and the same events as in
+        /// one piece.
+        #[test]
+        fn chunking_never_changes_the_events(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            cuts in proptest::collection::vec(0usize..400, 0..6),
+        ) {
+            let (whole, _) = parse_chunks(&[&bytes]);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            for cut in cuts {
+                pieces.push(&bytes[start..cut]);
+                start = cut;
+            }
+            pieces.push(&bytes[start..]);
+            let (split, _) = parse_chunks(&pieces);
+            proptest::prop_assert_eq!(split, whole);
+        }
+
+        /// Events written as a server writes them come back as written.
+        #[test]
+        fn written_events_round_trip(
+            events in proptest::collection::vec(
+                ("[a-z0-9.]{1,8}", proptest::option::of("[a-z]{1,6}"), "[ -~]{0,20}(\n[ -~]{0,20}){0,2}"),
+                0..6,
+            ),
+        ) {
+            let mut stream = String::new();
+            for (id, kind, data) in &events {
+                stream.push_str(&format!("id: {id}\n"));
+                if let Some(kind) = kind {
+                    stream.push_str(&format!("event: {kind}\n"));
+                }
+                for line in data.split('\n') {
+                    stream.push_str(&format!("data: {line}\n"));
+                }
+                stream.push('\n');
+            }
+            let (parsed, parser) = parse_chunks(&[stream.as_bytes()]);
+            let expected: Vec<SseEvent> = events
+                .iter()
+                .map(|(id, kind, data)| event(Some(id), kind.as_deref(), data))
+                .collect();
+            proptest::prop_assert_eq!(parsed, expected);
+            proptest::prop_assert_eq!(
+                parser.last_event_id(),
+                events.last().map(|(id, _, _)| id.as_str())
+            );
+        }
+    }
+
     #[test]
     fn an_endless_line_is_refused() {
         let mut parser = SseParser::new();
