@@ -23,14 +23,23 @@
 //! [`health`], [`strategy`] (rolling, blue-green), [`state`] (state and
 //! records), [`deployer`] (the entry points).
 
+pub mod deployer;
+pub mod health;
+mod lock;
+pub mod state;
+pub mod strategy;
 pub mod targets;
 
 use std::path::PathBuf;
 
+pub use deployer::{DeployReport, DeployRequest, Deployer, TargetReport, Topology, TopologyTarget};
+pub use slipway_engine::ports::CancelSignal;
 pub use slipway_engine::records::Digest;
+pub use state::{DeploymentRecord, EnvState, Outcome, Phase, StrategyRecord, TargetState};
 
 /// What is deployed, resolved to its digest before anything is installed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Artifact {
     /// A file on this machine (an artifact of the run, restored), BLAKE3.
     File {
@@ -50,12 +59,41 @@ impl Artifact {
             Artifact::Image { digest, .. } => digest,
         }
     }
+
+    /// The artifact's name (file artifacts) or image reference.
+    pub fn name(&self) -> &str {
+        match self {
+            Artifact::File { name, .. } => name,
+            Artifact::Image { reference, .. } => reference,
+        }
+    }
+
+    /// The first 12 characters of the digest, for messages.
+    pub fn short_digest(&self) -> &str {
+        short(self.digest())
+    }
+}
+
+/// The first 12 characters of a digest (after any `sha256:`), for messages.
+pub fn short(digest: &str) -> &str {
+    let digest = digest.strip_prefix("sha256:").unwrap_or(digest);
+    digest.get(..12).unwrap_or(digest)
 }
 
 /// A deployment's progress, line by line, for the job's log. Lines are
 /// masked by the caller's sink.
 pub trait DeployLog: Send {
     fn line(&mut self, text: &str);
+}
+
+/// A [`DeployLog`] that keeps every line (tests, the API's step log).
+#[derive(Debug, Default, Clone)]
+pub struct VecLog(pub Vec<String>);
+
+impl DeployLog for VecLog {
+    fn line(&mut self, text: &str) {
+        self.0.push(text.to_owned());
+    }
 }
 
 /// Why a deployment failed; the message names the target and the cause.

@@ -16,7 +16,12 @@
 //! `ssh.rs` (over one multiplexed OpenSSH connection per target,
 //! `slipway-ssh`), `docker.rs` (containers through the Engine API).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use slipway_spec::deploy::{HealthProbe, ServiceDef, Target, TargetKind};
+
+use crate::DeployLog;
 
 /// One release on one target: what the lifecycle commands see.
 #[derive(Clone, Debug)]
@@ -35,6 +40,65 @@ pub struct Release {
     pub env: Vec<(String, String)>,
 }
 
+impl Release {
+    /// The release of `artifact` on `target`. Its directory: local targets
+    /// `ENV_DIR/releases/TARGET/DIGEST`, ssh targets `DIR/releases/TARGET/DIGEST`
+    /// on the host. `$ARTIFACT` names the copied file when `install` is a
+    /// `copy` (the default of local targets), else the artifact itself.
+    pub fn new(
+        target: &Target,
+        service: &ServiceDef,
+        artifact: crate::Artifact,
+        version: String,
+        env_dir: &Path,
+    ) -> Result<Release, TargetError> {
+        let digest_dir = artifact.digest().replace(':', "-");
+        let dir = match &target.kind {
+            TargetKind::Ssh(ssh) => PathBuf::from(&ssh.dir),
+            TargetKind::Local | TargetKind::Docker(_) => env_dir.to_path_buf(),
+        }
+        .join("releases")
+        .join(&target.name)
+        .join(&digest_dir);
+        let copy_to = match (&service.install, &target.kind) {
+            (Some(slipway_spec::deploy::Action::Copy { to }), _) => Some(to.as_str()),
+            (None, TargetKind::Local) => Some("artifact"),
+            _ => None,
+        };
+        let artifact_path = match (copy_to, &artifact) {
+            (Some(to), _) => dir
+                .join(
+                    local::checked_relative(to)
+                        .map_err(|e| TargetError(format!("target {}: {e}", target.name)))?,
+                )
+                .display()
+                .to_string(),
+            (None, crate::Artifact::File { path, .. }) => path.display().to_string(),
+            (None, crate::Artifact::Image { reference, .. }) => reference.clone(),
+        };
+        let mut env = service.env.clone();
+        env.extend([
+            ("ARTIFACT".to_owned(), artifact_path),
+            ("DIGEST".to_owned(), artifact.digest().to_owned()),
+            ("VERSION".to_owned(), version.clone()),
+            ("TARGET".to_owned(), target.name.clone()),
+            (
+                "PORT".to_owned(),
+                target.port.map(|p| p.to_string()).unwrap_or_default(),
+            ),
+            ("RELEASE_DIR".to_owned(), dir.display().to_string()),
+        ]);
+        Ok(Release {
+            target: target.name.clone(),
+            artifact,
+            version,
+            dir,
+            port: target.port,
+            env,
+        })
+    }
+}
+
 /// Why a target operation failed, phrased for a user (names the target).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -43,3 +107,107 @@ pub struct TargetError(pub String);
 pub mod docker;
 pub mod local;
 pub mod ssh;
+
+/// The driver of one target, whatever its kind; the strategies only see this.
+#[derive(Debug)]
+pub enum TargetDriver {
+    Local(local::LocalDriver),
+    Ssh(ssh::SshDriver),
+    Docker(docker::DockerDriver),
+}
+
+impl TargetDriver {
+    /// The driver for `target` of an environment whose state lives in
+    /// `env_dir` (`STATE/ENV`), running the actions of `service`.
+    pub fn new(
+        target: &Target,
+        service: &ServiceDef,
+        env_dir: &Path,
+    ) -> Result<TargetDriver, TargetError> {
+        match &target.kind {
+            TargetKind::Local => Ok(TargetDriver::Local(local::LocalDriver::new(
+                target, service, env_dir,
+            ))),
+            TargetKind::Ssh(ssh) => Ok(TargetDriver::Ssh(ssh::SshDriver::new(
+                target, ssh, service, env_dir,
+            )?)),
+            TargetKind::Docker(docker) => Ok(TargetDriver::Docker(docker::DockerDriver::new(
+                target, docker, service, env_dir,
+            )?)),
+        }
+    }
+
+    /// Puts the release's files in place (built-in `copy`, or a command).
+    pub async fn install(
+        &self,
+        release: &Release,
+        log: &mut dyn DeployLog,
+    ) -> Result<(), TargetError> {
+        match self {
+            TargetDriver::Local(d) => d.install(release, log).await,
+            TargetDriver::Ssh(d) => d.install(release, log).await,
+            TargetDriver::Docker(d) => d.install(release, log).await,
+        }
+    }
+
+    /// Starts the release (built-in `start`, or a command).
+    pub async fn activate(
+        &self,
+        release: &Release,
+        log: &mut dyn DeployLog,
+    ) -> Result<(), TargetError> {
+        match self {
+            TargetDriver::Local(d) => d.activate(release, log).await,
+            TargetDriver::Ssh(d) => d.activate(release, log).await,
+            TargetDriver::Docker(d) => d.activate(release, log).await,
+        }
+    }
+
+    /// Stops the release (built-in `stop`, or a command).
+    pub async fn deactivate(
+        &self,
+        release: &Release,
+        log: &mut dyn DeployLog,
+    ) -> Result<(), TargetError> {
+        match self {
+            TargetDriver::Local(d) => d.deactivate(release, log).await,
+            TargetDriver::Ssh(d) => d.deactivate(release, log).await,
+            TargetDriver::Docker(d) => d.deactivate(release, log).await,
+        }
+    }
+
+    /// Removes the release's files (built-in `remove`, or a command).
+    pub async fn uninstall(
+        &self,
+        release: &Release,
+        log: &mut dyn DeployLog,
+    ) -> Result<(), TargetError> {
+        match self {
+            TargetDriver::Local(d) => d.uninstall(release, log).await,
+            TargetDriver::Ssh(d) => d.uninstall(release, log).await,
+            TargetDriver::Docker(d) => d.uninstall(release, log).await,
+        }
+    }
+
+    /// One health probe; `Err` says why it is not healthy.
+    pub async fn probe(
+        &self,
+        probe: &HealthProbe,
+        timeout: Duration,
+        release: &Release,
+    ) -> Result<(), String> {
+        match self {
+            TargetDriver::Local(d) => d.probe(probe, timeout, release).await,
+            TargetDriver::Ssh(d) => d.probe(probe, timeout, release).await,
+            TargetDriver::Docker(d) => d.probe(probe, timeout, release).await,
+        }
+    }
+
+    /// The process a local target's `start` left running, if any.
+    pub fn process(&self) -> Option<local::ProcessRecord> {
+        match self {
+            TargetDriver::Local(d) => d.process(),
+            TargetDriver::Ssh(_) | TargetDriver::Docker(_) => None,
+        }
+    }
+}
