@@ -50,6 +50,7 @@ fn schema_describes_every_job_key() {
         "resources",
         "pull",
         "concurrency",
+        "deploy",
     ] {
         assert!(
             job.get(key).is_some(),
@@ -57,6 +58,18 @@ fn schema_describes_every_job_key() {
         );
     }
     assert!(schema["properties"]["concurrency"].is_object());
+    let deploy = &job["deploy"]["properties"];
+    for key in ["environment", "artifact", "image", "strategy"] {
+        assert!(
+            deploy.get(key).is_some(),
+            "deploy key {key} missing from the schema"
+        );
+    }
+    // A job is a steps job or a deploy job, never both.
+    let kinds = &schema["properties"]["jobs"]["additionalProperties"]["oneOf"];
+    assert_eq!(kinds[0]["required"], serde_json::json!(["steps"]));
+    assert_eq!(kinds[1]["required"], serde_json::json!(["deploy"]));
+    assert_eq!(kinds[1]["properties"]["steps"], serde_json::json!(false));
     let on = &schema["properties"]["on"]["oneOf"][2]["properties"];
     let tag_filter = &on["tag"]["oneOf"][1]["properties"];
     assert!(tag_filter.get("tags").is_some() && tag_filter.get("branches").is_none());
