@@ -70,10 +70,11 @@ pub fn agent(args: AgentArgs) -> Exit {
         let signals = tokio::spawn(async move {
             crate::wait_for_signal().await;
             eprintln!(
-                "stopping: no new jobs; running jobs get {}s to end",
+                "stopping: no new jobs; running jobs get {}s to end (Ctrl-C again stops now)",
                 SHUTDOWN_GRACE.as_secs()
             );
             let _ = stop.send(true);
+            crate::force_on_second_signal().await;
         });
         let result = slipway_agent::run(config, stopped).await;
         signals.abort();

@@ -122,6 +122,15 @@ fn block_on(command: impl std::future::Future<Output = Exit>) -> Exit {
     exit
 }
 
+/// After a first signal started a graceful stop, a second one ends the
+/// process at once: running steps are not waited for (their processes may
+/// outlive it), and the server's lease expiry requeues or fails their jobs.
+async fn force_on_second_signal() {
+    wait_for_signal().await;
+    eprintln!("stopped at once");
+    std::process::exit(Exit::Failure as i32);
+}
+
 /// SIGTERM or Ctrl-C.
 async fn wait_for_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -85,7 +85,9 @@ async fn serve_async(config: ServerConfig, example: bool) -> Exit {
         let stop = stop.clone();
         tokio::spawn(async move {
             crate::wait_for_signal().await;
+            eprintln!("stopping: no new jobs; running steps may finish (Ctrl-C again stops now)");
             let _ = stop.send(true);
+            crate::force_on_second_signal().await;
         })
     };
     let mut serving = {
