@@ -338,3 +338,54 @@ fn blue_green(c: &mut Checker<'_>, node: &Node) -> Option<BlueGreen> {
         keep_old: keep_old?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::deploy::{ArtifactRef, BatchSize, Strategy};
+
+    fn deploy_of(source: &str) -> crate::deploy::DeployJob {
+        let pipeline = match crate::parse_pipeline(source, "t.yml") {
+            Ok(p) => p,
+            Err(d) => panic!("{}", d.render(source, false)),
+        };
+        pipeline
+            .jobs
+            .into_iter()
+            .find_map(|j| j.deploy)
+            .expect("a deploy job")
+    }
+
+    #[test]
+    fn artifact_names_may_hold_dots_and_slashes() {
+        // The list form of `artifacts` names an artifact by its path.
+        let deploy = deploy_of(
+            "jobs:\n  build:\n    artifacts: [dist/app.tar.gz]\n    steps: [{run: make}]\n  ship:\n    needs: build\n    deploy: {environment: prod, artifact: build.dist/app.tar.gz}\n",
+        );
+        assert_eq!(
+            deploy.artifact,
+            ArtifactRef::Job {
+                job: "build".into(),
+                artifact: "dist/app.tar.gz".into()
+            }
+        );
+        assert_eq!(deploy.strategy, Strategy::default());
+    }
+
+    #[test]
+    fn batch_forms() {
+        for (written, expected) in [
+            ("3", BatchSize::Count(3)),
+            ("\"100%\"", BatchSize::Percent(100)),
+            ("1%", BatchSize::Percent(1)),
+            ("[1, 2]", BatchSize::List(vec![1, 2])),
+        ] {
+            let deploy = deploy_of(&format!(
+                "jobs:\n  ship:\n    deploy:\n      environment: prod\n      image: app:1\n      strategy: {{rolling: {{batch: {written}}}}}\n"
+            ));
+            let Strategy::Rolling(rolling) = deploy.strategy else {
+                panic!("rolling");
+            };
+            assert_eq!(rolling.batch, expected, "{written}");
+        }
+    }
+}

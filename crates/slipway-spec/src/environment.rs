@@ -473,3 +473,18 @@ pub(crate) fn non_empty(c: &mut Checker<'_>, node: &Node, what: &str) -> Option<
     }
     Some(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_name;
+
+    #[test]
+    fn names() {
+        for good in ["web-1", "a", "0", "eu-west.1", "Web_2", "x.y.z"] {
+            assert!(is_name(good), "{good}");
+        }
+        for bad in ["", "-a", ".a", "_a", "a b", "a/b", "é", "a:b"] {
+            assert!(!is_name(bad), "{bad}");
+        }
+    }
+}
