@@ -103,6 +103,8 @@ async fn serve_async(config: ServerConfig, example: bool) -> Exit {
         data_dir.join("admin-token").display()
     ));
 
+    // The server's end, when it came while `up` was still greeting.
+    let mut ended = None;
     if example {
         let connection = Connection {
             server: url.clone(),
@@ -111,7 +113,10 @@ async fn serve_async(config: ServerConfig, example: bool) -> Exit {
         let greeted = tokio::select! {
             exit = example_project(&connection, &data_dir) => Some(exit),
             _ = stopped.wait_for(|stop| *stop) => None,
-            _ = &mut serving => None,
+            result = &mut serving => {
+                ended = Some(result);
+                None
+            }
         };
         if let Some(Err(exit)) = greeted {
             // Stop as on Ctrl-C, and say it failed.
@@ -121,10 +126,16 @@ async fn serve_async(config: ServerConfig, example: bool) -> Exit {
             return exit;
         }
     }
-    if !*stopped.borrow() && !serving.is_finished() {
-        output::line(format_args!("serving until Ctrl-C (or SIGTERM)"));
-    }
-    match serving.await {
+    let result = match ended {
+        Some(result) => result,
+        None => {
+            if !*stopped.borrow() && !serving.is_finished() {
+                output::line(format_args!("serving until Ctrl-C (or SIGTERM)"));
+            }
+            serving.await
+        }
+    };
+    match result {
         Ok(Ok(())) => {
             signals.abort();
             eprintln!("stopped");
