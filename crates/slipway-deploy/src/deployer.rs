@@ -199,6 +199,45 @@ impl Deployer {
         .await
     }
 
+    /// Makes HAProxy match the intended state recorded in `state.json`
+    /// again (after an HAProxy reload reset it), without deploying.
+    /// Returns the changes made, one line each. The server calls this
+    /// periodically; deployments do it before each batch and at the end.
+    pub async fn reconcile(
+        &self,
+        environment: &Environment,
+        root: &Path,
+    ) -> Result<Vec<String>, DeployError> {
+        let Some(config) = &environment.load_balancer else {
+            return Ok(Vec::new());
+        };
+        let files = EnvFiles::new(&self.state_dir, &environment.name);
+        let state = files.load_state()?;
+        let client = client_for(&config.haproxy, root)?;
+        let desired = slipway_lb::DesiredState {
+            backend: config.backend.clone(),
+            servers: environment
+                .targets
+                .iter()
+                .filter_map(|t| {
+                    Some(slipway_lb::DesiredServer {
+                        name: t.lb_server.clone(),
+                        state: state.targets.get(&t.name)?.lb?.to_lb(),
+                        weight: None,
+                    })
+                })
+                .collect(),
+        };
+        if desired.servers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let changes = client
+            .apply(&desired)
+            .await
+            .map_err(|e| DeployError::Config(format!("environment {}: {e}", environment.name)))?;
+        Ok(changes.iter().map(|c| format!("{c:?}")).collect())
+    }
+
     /// Every deployment of `environment`, oldest first.
     pub fn deployments(&self, environment: &str) -> Result<Vec<DeploymentRecord>, DeployError> {
         EnvFiles::new(&self.state_dir, environment).records()

@@ -125,6 +125,28 @@ impl LocalDriver {
         limit: Duration,
         release: &Release,
     ) -> Result<(), String> {
+        let result = self.probe_once(probe, limit, release).await;
+        // Say so when the service is gone: "connection refused" alone hides why.
+        match (result, self.process()) {
+            (Err(error), Some(record))
+                if record.digest == release.artifact.digest() && !group_alive(record.pid) =>
+            {
+                Err(format!(
+                    "{error} (the service process {} is no longer running; its output is in {})",
+                    record.pid,
+                    record.log.display()
+                ))
+            }
+            (result, _) => result,
+        }
+    }
+
+    async fn probe_once(
+        &self,
+        probe: &HealthProbe,
+        limit: Duration,
+        release: &Release,
+    ) -> Result<(), String> {
         match probe {
             HealthProbe::Http { path } => {
                 let port = self.port.or(release.port).ok_or_else(|| {

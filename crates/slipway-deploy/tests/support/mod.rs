@@ -302,6 +302,17 @@ impl Haproxy {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Reloads HAProxy as an operator does in master-worker mode (SIGUSR2 to the master): the
+    /// runtime state (drain, maint) is reset to the configuration's.
+    pub fn reload(&self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGUSR2);
+            }
+        }
+    }
+
     /// Sends one runtime API command and returns the answer.
     pub async fn command(&self, command: &str) -> String {
         let mut stream = tokio::net::UnixStream::connect(&self.admin_sock)
