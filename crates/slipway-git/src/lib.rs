@@ -12,7 +12,12 @@
 //!   error naming the commit when the commit itself is missing. Both become a failed run with
 //!   that reason; a delivery is never dropped silently.
 //! - [`checkout`] (or [`Mirror::checkout`]) makes a fresh, detached working tree of one commit
-//!   for a job's workspace.
+//!   for a job's workspace, as a separate repository (`clone --shared`, then `checkout`).
+//!   [`Mirror::add_worktree`] does it in one git process (`worktree add --detach`), attached
+//!   to the mirror; [`Mirror::remove_worktree`] removes it without running git.
+//! - [`Mirror::fetch_commit`] fetches one commit by id (falling back to [`Mirror::fetch`]);
+//!   fetches skip git's automatic maintenance, which [`Mirror::maintain`] runs instead when
+//!   [`Mirror::maintenance_due`].
 //!
 //! # How git is run
 //!
@@ -42,11 +47,12 @@ mod paths;
 mod redact;
 mod refs;
 mod validate;
+mod worktree;
 
 pub use checkout::{Source, checkout};
 pub use command::GitOptions;
 pub use error::GitError;
-pub use mirror::Mirror;
+pub use mirror::{MAINTENANCE_EVERY, Mirror};
 pub use paths::{ChangedPaths, MAX_CHANGED_PATHS};
 pub use redact::redact;
 pub use refs::{RefChange, Refs, diff_refs};

@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::command::{self, Context, GitOptions, io_error, unexpected};
 use crate::paths::{ChangedPaths, parse_name_status};
@@ -15,6 +16,10 @@ use crate::{GitError, checkout};
 const LARGE_OUTPUT: usize = 64 << 20;
 /// Output accepted from commands that print one line.
 const SMALL_OUTPUT: usize = 64 << 10;
+/// Where [`Mirror::fetch_commit`] keeps the commit it fetched by id.
+const FETCHED_COMMIT_REF: &str = "refs/slipway/fetched-commit";
+/// Fetches after which [`Mirror::maintenance_due`] says that [`Mirror::maintain`] should run.
+pub const MAINTENANCE_EVERY: u32 = 50;
 
 /// A bare mirror of one repository: its branches and tags, fetched on demand.
 ///
@@ -26,6 +31,8 @@ pub struct Mirror {
     /// `url` with its userinfo masked: what every message shows.
     shown: String,
     options: GitOptions,
+    /// Fetches since the mirror was opened or last maintained; see [`Mirror::maintenance_due`].
+    fetches: AtomicU32,
 }
 
 impl fmt::Debug for Mirror {
@@ -65,6 +72,7 @@ impl Mirror {
             url: url.to_owned(),
             shown,
             options,
+            fetches: AtomicU32::new(0),
         };
         if !empty {
             mirror.check_is_bare().await?;
@@ -106,25 +114,21 @@ impl Mirror {
     }
 
     /// Fetches every branch and tag, forced, pruning those that are gone from the repository.
+    ///
+    /// The fetch does not run git's automatic maintenance (`gc --auto`, `maintenance run
+    /// --auto`), which would add a process or two to every fetch and now and then a repack
+    /// to the one caller that happens to trigger it: call [`Mirror::maintain`] when
+    /// [`Mirror::maintenance_due`] says so, off the latency-sensitive path.
     pub async fn fetch(&self) -> Result<(), GitError> {
         let ctx = self.context("fetch");
-        let args: [OsString; 15] = [
-            self.git_dir_arg(),
-            "-c".into(),
-            "gc.autoDetach=false".into(),
-            "-c".into(),
-            "maintenance.autoDetach=false".into(),
-            "fetch".into(),
-            "--quiet".into(),
-            "--prune".into(),
-            "--no-write-fetch-head".into(),
-            "--no-recurse-submodules".into(),
-            "--no-tags".into(),
+        let mut args = self.fetch_args();
+        args.extend([
+            OsString::from("--prune"),
             "--end-of-options".into(),
             self.url.as_str().into(),
             "+refs/heads/*:refs/heads/*".into(),
             "+refs/tags/*:refs/tags/*".into(),
-        ];
+        ]);
         command::run_ok(
             &self.options,
             self.options.network_timeout,
@@ -133,7 +137,101 @@ impl Mirror {
             SMALL_OUTPUT,
         )
         .await?;
+        self.fetches.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Brings commit `sha` (full id) into the mirror: fetched by id alone when the server
+    /// allows it (git's protocol v2 does, as do servers with `uploadpack.allowAnySHA1InWant`),
+    /// else by a full [`Mirror::fetch`]. `Ok(true)` when the mirror holds the object
+    /// afterwards, `Ok(false)` when the repository does not have it as a commit. Call it when
+    /// [`Mirror::has_commit`] said no: a fetch by id always talks to the repository.
+    ///
+    /// A commit fetched by id is kept as `refs/slipway/fetched-commit` until the next one
+    /// replaces it (fresh objects are never pruned by git's maintenance, whose `gc` keeps
+    /// unreachable ones for two weeks). Branches and tags are left as they were; use
+    /// [`Mirror::fetch`] when they must be current.
+    pub async fn fetch_commit(&self, sha: &str) -> Result<bool, GitError> {
+        validate::sha(sha)?;
+        let ctx = self.context("fetch");
+        let mut args = self.fetch_args();
+        args.extend([
+            OsString::from("--end-of-options"),
+            self.url.as_str().into(),
+            format!("+{sha}:{FETCHED_COMMIT_REF}").into(),
+        ]);
+        let by_id = command::run(
+            &self.options,
+            self.options.network_timeout,
+            &ctx,
+            args,
+            SMALL_OUTPUT,
+        )
+        .await?;
+        if by_id.status.success() {
+            // `git fetch` wrote the ref, so the object is here (ids are content hashes: it is
+            // the object asked for). That it is a commit is not checked again, to spare a
+            // process: an id of a tree or blob fails at checkout, naming it.
+            self.fetches.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
+        }
+        // A server that refuses objects by id (or does not have this one): fetch every branch
+        // and tag, which also tells a missing commit from an unreachable repository.
+        self.fetch().await?;
+        self.has_commit(sha).await
+    }
+
+    /// Whether enough fetches have run since the last [`Mirror::maintain`] (or since the mirror
+    /// was opened) that it is worth calling: true once every [`MAINTENANCE_EVERY`] fetches.
+    pub fn maintenance_due(&self) -> bool {
+        self.fetches.load(Ordering::Relaxed) >= MAINTENANCE_EVERY
+    }
+
+    /// `git maintenance run --auto`: packs loose objects and refs once git's own thresholds
+    /// are reached (a few milliseconds when there is nothing to do), which fetches no longer
+    /// do by themselves. Takes git's locks like a fetch: run it while no fetch of this mirror
+    /// runs (working trees made by [`Mirror::add_worktree`] may stay; their commits are kept).
+    pub async fn maintain(&self) -> Result<(), GitError> {
+        self.fetches.store(0, Ordering::Relaxed);
+        let ctx = self.context("maintenance run --auto");
+        command::run_ok(
+            &self.options,
+            self.options.network_timeout,
+            &ctx,
+            [
+                self.git_dir_arg(),
+                "-c".into(),
+                "gc.autoDetach=false".into(),
+                "-c".into(),
+                "maintenance.autoDetach=false".into(),
+                "maintenance".into(),
+                "run".into(),
+                "--auto".into(),
+                "--quiet".into(),
+            ],
+            SMALL_OUTPUT,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `git fetch` with the options every fetch of the mirror uses: quiet, no FETCH_HEAD, no
+    /// submodules, no tag following, and no automatic maintenance afterwards.
+    fn fetch_args(&self) -> Vec<OsString> {
+        [
+            self.git_dir_arg(),
+            "-c".into(),
+            "gc.auto=0".into(),
+            "-c".into(),
+            "maintenance.auto=false".into(),
+            "fetch".into(),
+            "--quiet".into(),
+            "--no-auto-maintenance".into(),
+            "--no-write-fetch-head".into(),
+            "--no-recurse-submodules".into(),
+            "--no-tags".into(),
+        ]
+        .into()
     }
 
     /// Fetches one more ref, such as a pull request's `refs/pull/12/head`, and returns the
@@ -145,17 +243,12 @@ impl Mirror {
         let short = name.strip_prefix("refs/").unwrap_or(name);
         let local = format!("refs/slipway/fetched/{short}");
         let ctx = self.context("fetch");
-        let args: [OsString; 9] = [
-            self.git_dir_arg(),
-            "fetch".into(),
-            "--quiet".into(),
-            "--no-write-fetch-head".into(),
-            "--no-recurse-submodules".into(),
-            "--no-tags".into(),
-            "--end-of-options".into(),
+        let mut args = self.fetch_args();
+        args.extend([
+            OsString::from("--end-of-options"),
             self.url.as_str().into(),
             format!("+{name}:{local}").into(),
-        ];
+        ]);
         command::run_ok(
             &self.options,
             self.options.network_timeout,
@@ -164,6 +257,7 @@ impl Mirror {
             SMALL_OUTPUT,
         )
         .await?;
+        self.fetches.fetch_add(1, Ordering::Relaxed);
         self.peel(&local).await?.ok_or_else(|| {
             unexpected(
                 &ctx,
@@ -251,19 +345,16 @@ impl Mirror {
         after: &str,
     ) -> Result<Option<ChangedPaths>, GitError> {
         validate::sha(after)?;
-        if !self.has_commit(after).await? {
-            return Err(self.commit_not_found(after));
-        }
-        if is_zero_sha(before) {
-            return Ok(None);
+        if is_zero_sha(before) || before.eq_ignore_ascii_case(after) {
+            if !self.has_commit(after).await? {
+                return Err(self.commit_not_found(after));
+            }
+            return Ok((!is_zero_sha(before)).then(ChangedPaths::default));
         }
         validate::sha(before)?;
-        if !self.has_commit(before).await? {
-            return Ok(None);
-        }
-        if before.eq_ignore_ascii_case(after) {
-            return Ok(Some(ChangedPaths::default()));
-        }
+        // Both commits present is the usual case: `merge-base` answers 0 or 1 then, and only
+        // its failure costs the look-ups that tell a missing `after` (an error) from a missing
+        // `before` (unknown paths).
         let ctx = self.context("merge-base --is-ancestor");
         let output = command::run(
             &self.options,
@@ -282,7 +373,15 @@ impl Mirror {
         match output.status.code() {
             Some(0) => {}
             Some(1) => return Ok(None),
-            _ => return Err(output.failure(&ctx)),
+            _ => {
+                if !self.has_commit(after).await? {
+                    return Err(self.commit_not_found(after));
+                }
+                if !self.has_commit(before).await? {
+                    return Ok(None);
+                }
+                return Err(output.failure(&ctx));
+            }
         }
 
         let ctx = self.context("log --name-status");
@@ -325,6 +424,28 @@ impl Mirror {
     ) -> Result<Option<Vec<u8>>, GitError> {
         validate::sha(sha)?;
         validate::repo_path(path)?;
+        // The usual case, a file that is there and within the limit, in one process; anything
+        // else (no commit, no file, a directory, a submodule, too large) is told apart below.
+        let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        let ctx = self.context("cat-file blob");
+        let object = format!("{sha}^{{commit}}:{path}");
+        let fast = command::run(
+            &self.options,
+            self.options.local_timeout,
+            &ctx,
+            [
+                self.git_dir_arg(),
+                "cat-file".into(),
+                "blob".into(),
+                "--end-of-options".into(),
+                object.into(),
+            ],
+            limit,
+        )
+        .await?;
+        if fast.status.success() && !fast.truncated {
+            return Ok(Some(fast.stdout));
+        }
         if !self.has_commit(sha).await? {
             return Err(self.commit_not_found(sha));
         }
@@ -474,10 +595,14 @@ impl Mirror {
         command::run_ok(&self.options, self.options.local_timeout, ctx, all, limit).await
     }
 
-    fn git_dir_arg(&self) -> OsString {
+    pub(crate) fn git_dir_arg(&self) -> OsString {
         let mut arg = OsString::from("--git-dir=");
         arg.push(&self.dir);
         arg
+    }
+
+    pub(crate) fn options(&self) -> &GitOptions {
+        &self.options
     }
 
     pub(crate) fn context(&self, operation: &'static str) -> Context<'_> {
@@ -488,7 +613,7 @@ impl Mirror {
         }
     }
 
-    fn io_error(
+    pub(crate) fn io_error(
         &self,
         operation: &'static str,
         path: &Path,
