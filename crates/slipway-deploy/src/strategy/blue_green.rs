@@ -56,22 +56,28 @@ pub async fn run(
     if let Err(error) = ctx.reapply(log).await {
         return ended(Outcome::Failed, error, Vec::new());
     }
-    let results = run_concurrently(&idle_set, ctx.parallelism, log, |index, mut task_log| {
-        let ctx = ctx.clone();
-        let planned = planned.clone();
-        let mut cancel = cancel.clone();
-        async move {
-            step::replace(
-                &ctx,
-                index,
-                &planned,
-                Finish::Standby,
-                task_log.as_mut(),
-                &mut cancel,
-            )
-            .await
-        }
-    })
+    let results = run_concurrently(
+        &ctx,
+        &idle_set,
+        ctx.parallelism,
+        log,
+        |index, mut task_log| {
+            let ctx = ctx.clone();
+            let planned = planned.clone();
+            let mut cancel = cancel.clone();
+            async move {
+                step::replace(
+                    &ctx,
+                    index,
+                    &planned,
+                    Finish::Standby,
+                    task_log.as_mut(),
+                    &mut cancel,
+                )
+                .await
+            }
+        },
+    )
     .await;
     let mut records = Vec::with_capacity(results.len());
     let mut failures = Vec::new();

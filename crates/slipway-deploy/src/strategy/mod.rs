@@ -208,8 +208,10 @@ impl DeployLog for ChannelLog {
 pub type TaskResult = (usize, TargetRecord, Result<(), String>);
 
 /// Runs `work` for each index, at most `concurrency` at once, forwarding
-/// the tasks' log lines to `log` as they come. Results in completion order.
+/// the tasks' log lines to `log` as they come. Results in completion order;
+/// a task that panicked counts as a failure of its target.
 pub async fn run_concurrently<F, Fut>(
+    ctx: &Ctx,
     indices: &[usize],
     concurrency: usize,
     log: &mut dyn DeployLog,
@@ -222,12 +224,14 @@ where
     let (sender, mut lines) = mpsc::unbounded_channel::<String>();
     let mut pending = indices.iter().copied();
     let mut running = JoinSet::new();
+    let mut spawned = std::collections::HashMap::new();
     let mut results = Vec::with_capacity(indices.len());
     let concurrency = concurrency.max(1);
     loop {
         while running.len() < concurrency {
             let Some(index) = pending.next() else { break };
-            running.spawn(work(index, Box::new(ChannelLog(sender.clone()))));
+            let handle = running.spawn(work(index, Box::new(ChannelLog(sender.clone()))));
+            spawned.insert(handle.id(), (index, now_ms()));
         }
         if running.is_empty() {
             break;
@@ -236,7 +240,21 @@ where
             Some(line) = lines.recv() => log.line(&line),
             joined = running.join_next() => match joined {
                 Some(Ok(result)) => results.push(result),
-                Some(Err(error)) => log.line(&format!("a deployment task failed: {error}")),
+                Some(Err(error)) => {
+                    let (index, started_ms) = spawned.get(&error.id()).copied().unwrap_or((usize::MAX, 0));
+                    let target = ctx.targets.get(index).map(|t| t.name.clone()).unwrap_or_default();
+                    let message = format!("the deployment task failed: {error}");
+                    log.line(&format!("{target}: {message}"));
+                    let record = TargetRecord {
+                        target,
+                        from_digest: None,
+                        to_digest: String::new(),
+                        result: format!("failed: {message}"),
+                        started_ms,
+                        finished_ms: now_ms(),
+                    };
+                    results.push((index, record, Err(message)));
+                }
                 None => {}
             },
         }

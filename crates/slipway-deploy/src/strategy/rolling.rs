@@ -57,9 +57,11 @@ pub async fn run(
             let current =
                 state.digest.as_deref() == Some(digest.as_str()) && state.phase == Phase::Serving;
             if current {
+                let name = ctx.targets.get(i).map(|t| t.name.as_str());
                 log.line(&format!(
                     "{}: already serving {}",
-                    ctx.targets[i].name, planned.version
+                    name.unwrap_or_default(),
+                    planned.version
                 ));
             }
             !current
@@ -71,6 +73,8 @@ pub async fn run(
     // Each touched target and the release it had before, for a rollback.
     let mut touched: Vec<(usize, Option<Planned>)> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
+    // Set when the rollout cannot go on whatever the threshold (HAProxy unreachable).
+    let mut broken = false;
     let mut start = 0;
     for (number, size) in batch_sizes(&rolling.batch, todo.len())
         .into_iter()
@@ -85,6 +89,7 @@ pub async fn run(
         }
         if let Err(error) = ctx.reapply(log).await {
             failures.push(error);
+            broken = true;
             break;
         }
         let names: Vec<&str> = batch
@@ -100,7 +105,7 @@ pub async fn run(
         for &index in batch {
             touched.push((index, ctx.current(index)));
         }
-        let results = run_concurrently(batch, concurrency, log, |index, mut task_log| {
+        let results = run_concurrently(&ctx, batch, concurrency, log, |index, mut task_log| {
             let ctx = ctx.clone();
             let planned = planned.clone();
             let mut cancel = cancel.clone();
@@ -135,7 +140,7 @@ pub async fn run(
             break;
         }
     }
-    if failures.len() <= allowed {
+    if !broken && failures.len() <= allowed {
         if let Err(error) = ctx.reapply(log).await {
             failures.push(error);
         } else {
@@ -165,7 +170,7 @@ pub async fn run(
         .min(rolling.max_unavailable.unwrap_or(indices.len()))
         .max(1);
     let previous = std::sync::Arc::new(touched);
-    let results = run_concurrently(&indices, concurrency, log, |index, mut task_log| {
+    let results = run_concurrently(&ctx, &indices, concurrency, log, |index, mut task_log| {
         let ctx = ctx.clone();
         let previous = previous.clone();
         let mut cancel = cancel.clone();
