@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use slipway_api::{Assignment, FinishRequest};
+use slipway_deploy::port::EnginePort;
+use slipway_engine::ports::DeployerHandle;
 use slipway_engine::records::{CacheStatus, JobResult};
 use slipway_engine::{JobOutcome, Plan, RunContext, RunOptions, Silent, run_job};
 use slipway_exec::{AnyExecutor, DockerConfig, LocalConfig};
@@ -183,7 +185,9 @@ async fn execute(
         inputs: assignment.inputs,
         git: assignment.git,
         restore_artifacts: true,
-        deployer: None,
+        deployer: Some(DeployerHandle(Arc::new(EnginePort::new(
+            shared.work_dir.join("environments"),
+        )))),
     };
     let (context, env_failure) =
         RunContext::new(assignment.run, pipeline, plan, Arc::new(Silent), options);

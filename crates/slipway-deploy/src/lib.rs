@@ -26,6 +26,7 @@
 pub mod deployer;
 pub mod health;
 mod lock;
+pub mod port;
 pub mod state;
 pub mod strategy;
 pub mod targets;

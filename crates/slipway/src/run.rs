@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use slipway_engine::ports::Store;
+use slipway_deploy::port::EnginePort;
+use slipway_engine::ports::{DeployerHandle, Store};
 use slipway_engine::records::JobResult;
 use slipway_engine::{Engine, Plan, RunOptions};
 use slipway_exec::{AnyExecutor, DockerConfig, LocalConfig};
@@ -265,7 +266,11 @@ fn run_options(args: &RunArgs, loaded: &Loaded) -> Result<RunOptions, String> {
         inputs,
         git: git::local_info(&loaded.root),
         restore_artifacts: args.clean,
-        deployer: None,
+        // Deployments' state (targets' releases, records) stays with the
+        // repository, beside the local store.
+        deployer: Some(DeployerHandle(Arc::new(EnginePort::new(
+            loaded.root.join(".slipway/local/environments"),
+        )))),
     })
 }
 

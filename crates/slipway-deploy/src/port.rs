@@ -1,0 +1,167 @@
+//! The engine's deploy port (`slipway_engine::ports::Deployer`) over
+//! [`Deployer`]: what `slipway run` and agents plug into the engine so that
+//! `deploy:` jobs run the same everywhere.
+
+use std::path::{Path, PathBuf};
+
+use slipway_engine::ports::{
+    BoxFuture, CancelSignal, DeployArtifact, DeployLine, DeployRequest as JobRequest,
+};
+use slipway_spec::deploy::Environment;
+
+use crate::{Artifact, DeployLog, DeployRequest, Deployer};
+
+/// Where environment files live, relative to the repository root.
+pub const ENVIRONMENTS_DIR: &str = ".slipway/environments";
+
+/// Reads and validates `ROOT/.slipway/environments/NAME.yml`; the error is
+/// every problem with file:line:column, or says which environments exist.
+pub fn load_environment(root: &Path, name: &str) -> Result<Environment, String> {
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !name.starts_with('.');
+    if !valid_name {
+        return Err(format!(
+            "`{}` is not an environment name",
+            name.escape_debug()
+        ));
+    }
+    let dir = root.join(ENVIRONMENTS_DIR);
+    let shown = format!("{ENVIRONMENTS_DIR}/{name}.yml");
+    let path = dir.join(format!("{name}.yml"));
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let known = environment_names(root);
+            return Err(if known.is_empty() {
+                format!(
+                    "no environment `{name}`: {shown} does not exist (and {ENVIRONMENTS_DIR}/ holds none)"
+                )
+            } else {
+                format!(
+                    "no environment `{name}`: {shown} does not exist; environments: {}",
+                    known.join(", ")
+                )
+            });
+        }
+        Err(e) => return Err(format!("cannot read {shown}: {e}")),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    slipway_spec::parse_environment(&text, &shown, name).map_err(|d| d.render(&text, false))
+}
+
+/// The environments defined under `ROOT/.slipway/environments/`, sorted.
+pub fn environment_names(root: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(root.join(ENVIRONMENTS_DIR)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".yml").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Resolves an image reference to its id (`sha256:…`) on the local engine:
+/// a deployment names what it installs by digest before anything starts.
+pub async fn resolve_image(reference: &str) -> Result<String, String> {
+    let socket = std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+        .unwrap_or_else(|| "/var/run/docker.sock".to_string());
+    let docker = bollard::Docker::connect_with_unix(&socket, 30, bollard::API_DEFAULT_VERSION)
+        .map_err(|e| format!("cannot reach the Docker engine at {socket}: {e}"))?
+        .negotiate_version()
+        .await
+        .map_err(|e| format!("cannot reach the Docker engine at {socket}: {e}"))?;
+    let image = docker
+        .inspect_image(reference)
+        .await
+        .map_err(|e| format!("image `{reference}` is not on this Docker engine (no registry is used: build or load it first): {e}"))?;
+    image
+        .id
+        .ok_or_else(|| format!("the Docker engine gave no id for image `{reference}`"))
+}
+
+/// The engine's port: environment files read from the workspace, state in
+/// `state_dir`.
+pub struct EnginePort {
+    deployer: Deployer,
+}
+
+impl EnginePort {
+    pub fn new(state_dir: impl Into<PathBuf>) -> EnginePort {
+        EnginePort {
+            deployer: Deployer::new(state_dir),
+        }
+    }
+}
+
+struct Lines<'a>(&'a mut dyn DeployLine);
+
+impl DeployLog for Lines<'_> {
+    fn line(&mut self, text: &str) {
+        self.0.line(text);
+    }
+}
+
+impl slipway_engine::ports::Deployer for EnginePort {
+    fn deploy<'a>(
+        &'a self,
+        request: JobRequest<'a>,
+        log: &'a mut dyn DeployLine,
+        cancel: &'a CancelSignal,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let environment = load_environment(request.root, &request.job.environment)?;
+            let artifact = match request.artifact {
+                DeployArtifact::File { name, path, digest } => {
+                    Artifact::File { name, path, digest }
+                }
+                DeployArtifact::Image { reference } => {
+                    let digest = resolve_image(&reference).await?;
+                    Artifact::Image { reference, digest }
+                }
+            };
+            log.line(&format!(
+                "deploying {} ({}) to {} ({} targets)",
+                request.version,
+                short(artifact.digest()),
+                environment.name,
+                environment.targets.len()
+            ));
+            let deploy = DeployRequest {
+                environment: &environment,
+                root: request.root,
+                artifact,
+                strategy: &request.job.strategy,
+                run: request.run.to_string(),
+                version: request.version.clone(),
+            };
+            let mut lines = Lines(log);
+            let report = self
+                .deployer
+                .deploy(deploy, &mut lines, cancel.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "{}: {} on {} targets of {}",
+                report.id,
+                short(&report.digest),
+                report.targets.len(),
+                report.environment
+            ))
+        })
+    }
+}
+
+fn short(digest: &str) -> &str {
+    let digest = digest.strip_prefix("sha256:").unwrap_or(digest);
+    digest.get(..12).unwrap_or(digest)
+}
