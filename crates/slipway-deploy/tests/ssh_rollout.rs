@@ -82,11 +82,9 @@ async fn deploy(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rolling_deploy_of_four_ssh_targets_under_load_loses_no_request() {
-    let sshd = Sshd::start();
-    let host = HostDir::new();
-    let _kill = KillStarted(PathBuf::from(host.path()));
+/// Four ssh targets on `sshd` behind HAProxy; the demo reads its health from
+/// `HOST/health-TARGET-VERSION` (a line `fail-health` makes `/healthz` fail).
+async fn ssh_world(sshd: &Sshd, host: &HostDir) -> World {
     let mut world = World::start(&[
         ("ssh-1", None),
         ("ssh-2", None),
@@ -102,17 +100,33 @@ async fn rolling_deploy_of_four_ssh_targets_under_load_loses_no_request() {
         to: "bin/slipway-demo".to_owned(),
     });
     world.env.service.activate = Some(Action::Start {
-        command: START.to_owned(),
+        command: format!(
+            "{START} --state-file {}/health-$TARGET-$VERSION",
+            host.path()
+        ),
     });
+    world
+}
+
+fn rolling(batch: usize) -> Strategy {
+    Strategy::Rolling(Rolling {
+        batch: BatchSize::Count(batch),
+        max_unavailable: None,
+        max_fail_percentage: 0,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_deploy_of_four_ssh_targets_under_load_loses_no_request() {
+    let sshd = Sshd::start();
+    let host = HostDir::new();
+    let _kill = KillStarted(PathBuf::from(host.path()));
+    let world = ssh_world(&sshd, &host).await;
     let deployer = Deployer::new(&world.state_dir);
     let mut log = TestLog::default();
     let v1 = demo_artifact(world.dir.path(), "v1");
     let v2 = demo_artifact(world.dir.path(), "v2");
-    let strategy = Strategy::Rolling(Rolling {
-        batch: BatchSize::Count(1),
-        max_unavailable: None,
-        max_fail_percentage: 0,
-    });
+    let strategy = rolling(1);
     let first = deploy(&world, &deployer, &v1, "v1", &strategy, &mut log).await;
     assert_eq!(first.outcome, Outcome::Succeeded);
 
@@ -149,4 +163,74 @@ async fn rolling_deploy_of_four_ssh_targets_under_load_loses_no_request() {
         .collect();
     assert_eq!(digests.len(), 4, "{digests:?}");
     assert!(digests.iter().all(|d| d == v2.digest()), "{digests:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_failing_health_on_an_ssh_target_is_rolled_back_without_a_failed_request() {
+    let sshd = Sshd::start();
+    let host = HostDir::new();
+    let _kill = KillStarted(PathBuf::from(host.path()));
+    let world = ssh_world(&sshd, &host).await;
+    let deployer = Deployer::new(&world.state_dir);
+    let mut log = TestLog::default();
+    let v1 = demo_artifact(world.dir.path(), "v1");
+    let v2 = demo_artifact(world.dir.path(), "v2");
+    let first = deploy(&world, &deployer, &v1, "v1", &rolling(2), &mut log).await;
+    assert_eq!(first.outcome, Outcome::Succeeded);
+    std::fs::write(
+        Path::new(&host.path()).join("health-ssh-3-v2"),
+        "fail-health\n",
+    )
+    .expect("health state file");
+    let bad = format!("127.0.0.1:{}", world.ports["ssh-3"]);
+
+    let load = Load::start(world.haproxy.frontend, 4);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_cancel_tx, cancel) = watch::channel(false);
+    let request = DeployRequest {
+        environment: &world.env,
+        root: Path::new("/"),
+        artifact: v2.clone(),
+        strategy: &rolling(2),
+        run: "v2".to_owned(),
+        version: "v2".to_owned(),
+    };
+    let error = deployer
+        .deploy(request, &mut log, cancel)
+        .await
+        .expect_err("v2 must fail on ssh-3");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let samples = load.finish().await;
+
+    assert_no_failures(&samples);
+    let message = error.to_string();
+    assert!(
+        message.contains("ssh-3") && message.contains("/healthz"),
+        "{message}"
+    );
+    let reached_bad = samples
+        .iter()
+        .filter(|s| matches!(&s.result, Ok((v, addr)) if v == "v2" && *addr == bad))
+        .count();
+    assert_eq!(reached_bad, 0, "requests reached the unhealthy ssh-3");
+    assert!(
+        world.digests().values().all(|d| d == v1.digest()),
+        "{:?}",
+        world.digests()
+    );
+    let record = deployer
+        .deployments("staging")
+        .expect("records")
+        .pop()
+        .expect("a record");
+    assert_eq!(record.outcome, Outcome::RolledBack);
+    // Every target serves v1 again.
+    for port in world.ports.values() {
+        let addr = format!("127.0.0.1:{port}");
+        assert_eq!(
+            ssh_support::demo::version_at(&addr).await.as_deref(),
+            Some("v1"),
+            "{addr}"
+        );
+    }
 }

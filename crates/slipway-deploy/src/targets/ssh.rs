@@ -180,10 +180,6 @@ impl SshDriver {
     ) -> Result<(), TargetError> {
         let connected = self.connect().await?;
         let dir = self.release_dir_in(&connected, release)?;
-        let env = self.env(release, &dir);
-        let mkdir = format!("mkdir -p -- {}", shell_quote(&dir));
-        self.script(&connected, "install: mkdir", &mkdir, &[], log)
-            .await?;
         match &self.install {
             Action::Copy { .. } => {
                 let Artifact::File { name, path, digest } = &release.artifact else {
@@ -194,11 +190,11 @@ impl SshDriver {
                 };
                 let remote = artifact_path(&self.install, &release.artifact, &dir)
                     .map_err(|e| self.error(&format!("install: copy: {e}")))?;
-                if let Some((parent, _)) = remote.rsplit_once('/') {
-                    let mkdir = format!("mkdir -p -- {}", shell_quote(parent));
-                    self.script(&connected, "install: mkdir", &mkdir, &[], log)
-                        .await?;
-                }
+                // The artifact's directory, which holds or is the release directory.
+                let parent = remote.rsplit_once('/').map_or(dir.as_str(), |(p, _)| p);
+                let mkdir = format!("mkdir -p -- {}", shell_quote(parent));
+                self.script(&connected, "install: mkdir", &mkdir, &[], log)
+                    .await?;
                 let uploaded = connected.session.upload(path, &remote).await;
                 self.check(&connected, uploaded)?;
                 log.line(&format!(
@@ -210,6 +206,10 @@ impl SshDriver {
                 Ok(())
             }
             Action::Command(command) => {
+                let mkdir = format!("mkdir -p -- {}", shell_quote(&dir));
+                self.script(&connected, "install: mkdir", &mkdir, &[], log)
+                    .await?;
+                let env = self.env(release, &dir);
                 self.command(&connected, "install", command, &env, &dir, log)
                     .await
             }
