@@ -113,6 +113,9 @@ pub struct Triggers<S: RunStarter, St: ServerStore> {
     mirrors_dir: PathBuf,
     /// One async lock per project, serialising its git work and its trigger state.
     locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Mirrors opened so far, by project id: opening checks the directory with git, which a
+    /// delivery need not pay for again.
+    mirrors: Mutex<HashMap<i64, git::OpenMirror>>,
 }
 
 impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
@@ -124,6 +127,7 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
             starter,
             mirrors_dir,
             locks: Mutex::new(HashMap::new()),
+            mirrors: Mutex::new(HashMap::new()),
         }
     }
 

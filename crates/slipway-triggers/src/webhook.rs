@@ -7,7 +7,7 @@ use slipway_spec::TriggerEvent;
 use slipway_store::sql::{DeliveryResult, NewDelivery, Project, ServerStore, SqlError};
 
 use crate::git::Synced;
-use crate::pipeline::read_pipeline;
+use crate::pipeline::{Unreadable, read_pipeline, read_pipeline_at};
 use crate::{PullRequestInfo, RunRequest, RunStarter, Triggers};
 
 /// Headers carrying the forge's id of a delivery, looked up in this order.
@@ -124,7 +124,11 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
                 return refuse(400, err.to_string());
             }
         };
-        match self.decide(project, event).await {
+        // The project's lock is held from the fetch until the push is recorded for polling,
+        // which happens after the run is started: the run does not wait for that write.
+        let lock = self.project_lock(project.id);
+        let _guard = lock.lock().await;
+        let answer = match self.decide(project, &event).await {
             Decision::Ignore(reason) => {
                 tracing::info!(project = %project.name, forge = %forge, reason = %reason,
                     "webhook delivery starts nothing");
@@ -141,7 +145,14 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
                 ),
                 Err(err) => failed(format!("the run could not be started: {err}")),
             },
+        };
+        if let Event::Push(push) | Event::Tag(push) = &event
+            && let Err(err) = self.remember_push(project.id, push).await
+        {
+            tracing::warn!(project = %project.name, error = %err,
+                "could not record the pushed ref for polling");
         }
+        answer
     }
 
     /// Records the delivery in the store's delivery log; a failure to do so is only logged,
@@ -179,28 +190,19 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
         }
     }
 
-    /// Fetches the event's commit and evaluates the pipeline at it, with the project's lock
-    /// held; records a branch or tag push in the polling state so polling does not start it
-    /// again.
-    async fn decide(&self, project: &Project, event: Event) -> Decision {
-        let lock = self.project_lock(project.id);
-        let _guard = lock.lock().await;
+    /// Fetches the event's commit and evaluates the pipeline at it. Call with the project's
+    /// lock held; the caller then records a branch or tag push in the polling state so polling
+    /// does not start it again.
+    async fn decide(&self, project: &Project, event: &Event) -> Decision {
         let synced = self.sync_mirror(project).await;
-        let decision = match &event {
+        match event {
             Event::Push(push) | Event::Tag(push) if push.deleted => {
                 Decision::Ignore(format!("{} was deleted: nothing to build", push.ref_name))
             }
             Event::Push(push) => push_decision(project.id, &synced, push, "push").await,
             Event::Tag(push) => push_decision(project.id, &synced, push, "tag").await,
             Event::PullRequest(pr) => pull_request_decision(project.id, &synced, pr).await,
-        };
-        if let Event::Push(push) | Event::Tag(push) = &event
-            && let Err(err) = self.remember_push(project.id, push).await
-        {
-            tracing::warn!(project = %project.name, error = %err,
-                "could not record the pushed ref for polling");
         }
-        decision
     }
 
     /// Sets the pushed ref to its new commit in the polling state (once polling has a
@@ -228,44 +230,41 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
 }
 
 /// A branch (`push`) or tag (`tag`) push.
+///
+/// The pipeline is read and the changed paths computed at the same time (three git processes,
+/// two of them in sequence), without asking first whether the mirror holds the commit: reading
+/// the pipeline says so.
 async fn push_decision(project_id: i64, synced: &Synced, push: &Push, trigger: &str) -> Decision {
     let sha = push.after.as_str();
     let (branch, tag) = (push.branch.clone(), push.tag.clone());
-    let mirror = match synced.with_commit(sha).await {
-        Ok(mirror) => mirror,
-        Err(why) => {
-            let reason = format!("{trigger} of {}", push.ref_name);
-            return Decision::Start(Box::new(RunRequest::new(
-                project_id,
-                trigger,
-                branch,
-                tag,
-                sha,
-                None,
-                Err(why),
-                reason,
-            )));
-        }
+    let failed = |changed, why| {
+        let reason = format!("{trigger} of {}", push.ref_name);
+        Decision::Start(Box::new(RunRequest::new(
+            project_id,
+            trigger,
+            branch.clone(),
+            tag.clone(),
+            sha,
+            changed,
+            Err(why),
+            reason,
+        )))
     };
-    let changed = match mirror.changed_paths(&push.before, sha).await {
+    let Some(mirror) = synced.mirror.as_deref() else {
+        return failed(None, synced.not_fetched(sha));
+    };
+    let (read, changed) = tokio::join!(
+        read_pipeline_at(mirror, sha),
+        mirror.changed_paths(&push.before, sha)
+    );
+    let changed = match changed {
         Ok(Some(changed)) if !changed.truncated => Some(changed.paths),
         _ => None,
     };
-    let (source, pipeline) = match read_pipeline(mirror, sha).await {
+    let (source, pipeline) = match read {
         Ok(found) => found,
-        Err(why) => {
-            let reason = format!("{trigger} of {}", push.ref_name);
-            return Decision::Start(Box::new(RunRequest::new(
-                project_id,
-                trigger,
-                branch,
-                tag,
-                sha,
-                changed,
-                Err(why),
-                reason,
-            )));
-        }
+        Err(Unreadable::CommitNotFound) => return failed(None, synced.missing(mirror, sha)),
+        Err(Unreadable::Reason(why)) => return failed(changed, why),
     };
     let verdict = match (&branch, &tag) {
         (Some(branch), _) => pipeline.on.matches(&TriggerEvent::Push {
