@@ -141,6 +141,8 @@ impl DockerDriver {
         )
     }
 
+    /// Makes sure the release's image is on the Docker host (after the `install` command, if
+    /// any); no registry is used.
     pub async fn install(
         &self,
         release: &Release,
@@ -168,6 +170,8 @@ impl DockerDriver {
         }
     }
 
+    /// Creates and starts the release's container (a leftover of the same name is replaced),
+    /// or runs the `activate` command.
     pub async fn activate(
         &self,
         release: &Release,
@@ -242,6 +246,8 @@ impl DockerDriver {
         Ok(())
     }
 
+    /// Stops (SIGTERM, grace, SIGKILL) and removes the release's container (absent is not an
+    /// error), or runs the `deactivate` command.
     pub async fn deactivate(
         &self,
         release: &Release,
@@ -286,6 +292,8 @@ impl DockerDriver {
         Ok(())
     }
 
+    /// Nothing for the built-in: images stay on the host for other releases and rollbacks;
+    /// or runs the `uninstall` command.
     pub async fn uninstall(
         &self,
         release: &Release,
@@ -305,6 +313,7 @@ impl DockerDriver {
         }
     }
 
+    /// One health probe: GET `http://127.0.0.1:PORT{path}` (2xx), or the command here (exit 0).
     pub async fn probe(
         &self,
         probe: &HealthProbe,

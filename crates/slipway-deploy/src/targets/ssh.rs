@@ -2,15 +2,17 @@
 //! per target ([`slipway_ssh::SshSession`]), opened on first use and reused by every later
 //! operation and probe.
 //!
-//! Releases live on the host under `DIR/releases/DIGEST/` (`DIR` is the target's `dir:`,
-//! relative to the user's home unless absolute). The built-ins:
+//! A release lives on the host in [`Release::dir`] (the deployer's layout:
+//! `DIR/releases/TARGET/DIGEST`, where `DIR` is the target's `dir:`; relative paths and `~/`
+//! are taken from the user's home). A release directory outside `DIR/releases/` is refused,
+//! so that `remove` cannot reach anything else. The built-ins:
 //!
 //! | action | on the host |
 //! |---|---|
-//! | `install: {copy: PATH}` (default: the artifact's file name) | the artifact uploaded to `DIR/releases/DIGEST/PATH`, keeping its mode (atomic: temporary file, rename) |
+//! | `install: {copy: PATH}` (default: the artifact's file name) | the artifact uploaded to `RELEASE_DIR/PATH`, keeping its mode (atomic: temporary file, rename) |
 //! | `activate: {start: CMD}` (default: `"$ARTIFACT"`) | `setsid nohup sh -c CMD &` in the release directory: its own session and process group; `service.pid` (pid and start time) and `service.log` (its output) in the release directory |
 //! | `deactivate: stop` (default) | SIGTERM to the process group of `service.pid`, a grace period, SIGKILL; only while that pid is still the process started (same start time in `/proc`), so a reused pid is never signalled |
-//! | `uninstall: remove` (default) | `rm -rf` of `DIR/releases/DIGEST` (the digest is checked to be one path component) |
+//! | `uninstall: remove` (default) | `rm -rf` of the release directory |
 //!
 //! Commands (`Action::Command`, `health: {command: …}`) run with `/bin/sh -c` on the host in
 //! the release directory (the home directory when it does not exist), with the release's
@@ -173,6 +175,8 @@ impl SshDriver {
         &self.name
     }
 
+    /// Puts the release on the host: the built-in `copy` (upload keeping the mode) or the
+    /// `install` command, run in the (created) release directory.
     pub async fn install(
         &self,
         release: &Release,
@@ -217,6 +221,8 @@ impl SshDriver {
         }
     }
 
+    /// Starts the release: the built-in `start` (detached, tracked by `service.pid`; a
+    /// release already running is left alone) or the `activate` command.
     pub async fn activate(
         &self,
         release: &Release,
@@ -239,6 +245,8 @@ impl SshDriver {
         }
     }
 
+    /// Stops the release: the built-in `stop` (SIGTERM to the process group, the grace
+    /// period, SIGKILL; nothing started is not an error) or the `deactivate` command.
     pub async fn deactivate(
         &self,
         release: &Release,
@@ -261,6 +269,8 @@ impl SshDriver {
         }
     }
 
+    /// Removes the release: the built-in `remove` (the release directory) or the `uninstall`
+    /// command.
     pub async fn uninstall(
         &self,
         release: &Release,
@@ -285,6 +295,7 @@ impl SshDriver {
         }
     }
 
+    /// One health probe: GET `http://HOST:PORT{path}` (2xx), or the command over ssh (exit 0).
     pub async fn probe(
         &self,
         probe: &HealthProbe,
@@ -519,7 +530,7 @@ fn control_dir(state_dir: &Path) -> PathBuf {
     std::env::temp_dir().join(format!("slipway-ssh-{}", digest.short()))
 }
 
-/// Where the artifact lands on the host: `DIR/releases/DIGEST/PATH`.
+/// Where the artifact lands on the host: `RELEASE_DIR/PATH`.
 fn artifact_path(install: &Action, artifact: &Artifact, dir: &str) -> Result<String, String> {
     let to = match install {
         Action::Copy { to } if !to.is_empty() => to.clone(),
