@@ -50,6 +50,74 @@ pub enum Command {
     /// Create API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Environments of this repository: their targets, what runs there, and stopping them.
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// List an environment's deployments, oldest first.
+    Deployments(DeploymentsArgs),
+    /// Redeploy the previous release of an environment with its strategy.
+    Rollback(RollbackArgs),
+}
+
+/// Which repository: the directory of the pipeline file, as for `slipway run`.
+#[derive(Debug, Clone, Args)]
+pub struct RepoArgs {
+    /// The pipeline file (or its directory) whose directory is the repository root, as for
+    /// `slipway run --file`: environments are ROOT/.slipway/environments/NAME.yml, their state
+    /// ROOT/.slipway/local/environments/NAME/.
+    #[arg(short, long, default_value = "slipway.yml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Print an environment's topology: targets, digest and version, phase, health, HAProxy state.
+    Show(EnvShowArgs),
+    /// List the environments defined in .slipway/environments/.
+    List(RepoArgs),
+    /// Take every target out of the pool, stop its service and remove its release.
+    Stop(EnvStopArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvShowArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The environment's name.
+    pub environment: String,
+    /// Print the topology as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvStopArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The environment's name.
+    pub environment: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeploymentsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The environment's name.
+    pub environment: String,
+    /// Print the records as JSON, with each target's details.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the last N deployments.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The environment's name.
+    pub environment: String,
 }
 
 /// Where the server is and who is asking. Each falls back to the

@@ -9,12 +9,19 @@
 //!
 //! Modules: `run` (local runs), `up` (`up`, `server`) with
 //! `server_config` and `example`, `agent`, `commands` and `logs` (the
-//! commands over the API) with `client` and `sse`.
+//! commands over the API) with `client` and `sse`, `env`, `env_stop` and
+//! `deployments` (environments in the current repository: topology,
+//! records, rollback, stop). Environment commands: 0 done, 1 the
+//! deployment or a target failed, 2 bad input (unknown environment,
+//! invalid file, nothing to roll back to).
 
 mod agent;
 mod args;
 mod client;
 mod commands;
+mod deployments;
+mod env;
+mod env_stop;
 mod example;
 mod git;
 mod judge;
@@ -87,6 +94,11 @@ pub fn main() -> ExitCode {
         Command::Cancel(args) => block_on(commands::cancel(args)),
         Command::Retry(args) => block_on(commands::retry(args)),
         Command::Token(args::TokenCommand::Create(args)) => block_on(commands::token_create(args)),
+        Command::Env(args::EnvCommand::Show(args)) => env::show(args),
+        Command::Env(args::EnvCommand::List(args)) => env::list(args),
+        Command::Env(args::EnvCommand::Stop(args)) => env_stop::stop(args),
+        Command::Deployments(args) => deployments::deployments(args),
+        Command::Rollback(args) => deployments::rollback(args),
         Command::Schema => {
             let schema = slipway_spec::json_schema();
             println!(
