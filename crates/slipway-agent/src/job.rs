@@ -24,15 +24,20 @@ use crate::retry::retrying;
 use crate::transfer::{download_artifacts, upload_artifacts};
 use crate::uploader::{Delivery, Uploader};
 
+/// A mirror's place in [`AgentShared::mirrors`]: its lock, and the mirror
+/// once opened.
+pub(crate) type MirrorSlot = Arc<Mutex<Option<Arc<Mirror>>>>;
+
 /// What every job of one agent shares.
 pub(crate) struct AgentShared {
     pub(crate) api: Arc<Api>,
     pub(crate) work_dir: PathBuf,
     /// Blobs, artifacts and caches of every job of this agent.
     pub(crate) files: Arc<FileStore>,
-    /// One lock per mirror directory: two jobs of one repository must not
-    /// clone or fetch into the same mirror at once.
-    pub(crate) mirrors: std::sync::Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    /// The mirrors by directory, each behind a lock: two jobs of one
+    /// repository must not clone or fetch into the same mirror at once. A
+    /// mirror opened once stays open (`None` until then).
+    pub(crate) mirrors: std::sync::Mutex<HashMap<PathBuf, MirrorSlot>>,
     /// Turns true when the agent stops waiting for an unreachable server.
     pub(crate) abandon: watch::Receiver<bool>,
 }
@@ -194,14 +199,17 @@ async fn execute(
     if let Some(error) = env_failure {
         return failed(error, started);
     }
-    // A fresh executor per job: its clean checkouts are of this job's
-    // commit. Docker, if the job needs it, is connected per job too; the
-    // sweep that runs then removes only objects whose owning process is
-    // dead, never those of this agent's other running jobs.
-    let executor = AnyExecutor::new(
-        LocalConfig::clean(mirror.dir(), &assignment.commit, jobs_dir),
-        DockerConfig::default(),
-    );
+    // The job's workspace: a working tree of the commit attached to the
+    // mirror (one git process; see slipway-git's `add_worktree`), removed
+    // with its record in the mirror when the job is done.
+    if let Err(error) = mirror.add_worktree(&assignment.commit, jobs_dir).await {
+        return failed(format!("could not check out the commit: {error}"), started);
+    }
+    // A fresh executor per job, working in that checkout. Docker, if the
+    // job needs it, is connected per job too; the sweep that runs then
+    // removes only objects whose owning process is dead, never those of
+    // this agent's other running jobs.
+    let executor = AnyExecutor::new(LocalConfig::in_place(jobs_dir), DockerConfig::default());
     let store = Arc::new(JobStore {
         files: shared.files.clone(),
         uploads: uploads.clone(),
@@ -215,6 +223,9 @@ async fn execute(
         cancel,
     )
     .await;
+    if let Err(error) = mirror.remove_worktree(jobs_dir).await {
+        tracing::warn!("cannot remove the job's checkout: {error}");
+    }
     if !outcome.artifacts.is_empty()
         && let Err(error) = upload_artifacts(
             &shared.api,
@@ -231,37 +242,71 @@ async fn execute(
     outcome
 }
 
-/// The mirror of `url` in the agent's work directory, fetched when it does
-/// not hold `commit` yet.
+/// The mirror of `url` in the agent's work directory, with `commit` fetched
+/// into it (by id) when it does not hold it yet. Opened once per agent
+/// process: the first opening also forgets checkouts a previous agent
+/// process left attached to it.
 async fn mirror_with_commit(
     shared: &AgentShared,
     url: &str,
     commit: &str,
-) -> Result<Mirror, String> {
+) -> Result<Arc<Mirror>, String> {
     let hash = blake3::hash(url.as_bytes()).to_hex();
     let dir = shared
         .work_dir
         .join("mirrors")
         .join(hash.get(..16).unwrap_or_default());
-    let lock = {
-        let mut locks = shared
+    let slot = {
+        let mut slots = shared
             .mirrors
             .lock()
             .map_err(|_| "the agent's mirror table is unusable".to_string())?;
-        locks.entry(dir.clone()).or_default().clone()
+        slots.entry(dir.clone()).or_default().clone()
     };
-    let _guard = lock.lock().await;
-    let mirror = Mirror::open_or_clone(url, &dir)
-        .await
-        .map_err(|e| format!("could not get the repository: {e}"))?;
-    if mirror.has_commit(commit).await.map_err(|e| e.to_string())? {
-        return Ok(mirror);
+    let mut opened = slot.clone().lock_owned().await;
+    let mirror = match &*opened {
+        Some(mirror) => mirror.clone(),
+        None => {
+            let mirror = Mirror::open_or_clone(url, &dir)
+                .await
+                .map_err(|e| format!("could not get the repository: {e}"))?;
+            // The jobs directory was emptied at start: working trees still
+            // recorded in the mirror belonged to a dead agent process.
+            if let Err(e) = mirror.prune_worktrees().await {
+                tracing::warn!("cannot prune old checkouts of {}: {e}", mirror.shown_url());
+            }
+            let mirror = Arc::new(mirror);
+            *opened = Some(mirror.clone());
+            mirror
+        }
+    };
+    let present = match mirror.has_commit(commit).await {
+        Ok(true) => return Ok(mirror),
+        Ok(false) => Ok(false),
+        Err(e) => Err(e.to_string()),
+    };
+    let fetched = match present {
+        Ok(_) => mirror
+            .fetch_commit(commit)
+            .await
+            .map_err(|e| format!("could not fetch the repository: {e}")),
+        Err(e) => Err(e),
+    };
+    if fetched.is_err() {
+        // The directory may be gone or damaged: the next job opens it anew.
+        *opened = None;
+    } else if mirror.maintenance_due() {
+        // Git's housekeeping, which fetches skip, after this job has what it
+        // needs: the task holds the mirror's lock, so no fetch runs meanwhile.
+        let maintained = mirror.clone();
+        tokio::spawn(async move {
+            let _opened = opened;
+            if let Err(e) = maintained.maintain().await {
+                tracing::warn!("git maintenance of {} failed: {e}", maintained.shown_url());
+            }
+        });
     }
-    mirror
-        .fetch()
-        .await
-        .map_err(|e| format!("could not fetch the repository: {e}"))?;
-    if mirror.has_commit(commit).await.map_err(|e| e.to_string())? {
+    if fetched? {
         Ok(mirror)
     } else {
         Err(format!(

@@ -14,9 +14,11 @@
 //! [`run`] with [`AgentError::Unauthorized`].
 //!
 //! **A job** (`job.rs`): a bare mirror of the repository under
-//! `work_dir/mirrors/<hash of URL>` (fetched when it lacks the commit), a
-//! clean checkout of the commit under `work_dir/jobs/<job>-<attempt>/`
-//! (removed after the job), the pipeline parsed and planned, the artifacts
+//! `work_dir/mirrors/<hash of URL>` (opened once per agent process; the
+//! commit alone is fetched when the mirror lacks it), a clean checkout of
+//! the commit under `work_dir/jobs/<job>-<attempt>/` (a working tree attached
+//! to the mirror, made by one git process; removed with its record in the
+//! mirror after the job), the pipeline parsed and planned, the artifacts
 //! of the needed jobs downloaded into the agent's store, then `run_job`.
 //! The job's store (`job_store.rs`) keeps blobs, artifacts and caches in
 //! the agent's [`slipway_store::FileStore`] (`work_dir/store`) and sends

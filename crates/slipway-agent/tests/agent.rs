@@ -904,3 +904,94 @@ jobs:
     agent.stop().await;
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_job_works_in_a_git_checkout_of_its_commit_fetched_alone_and_left_nowhere() {
+    let dir = tempdir();
+    let source = "jobs:\n  build:\n    steps:\n      - run: git rev-parse HEAD; git status --porcelain; cat file.txt\n";
+    let mut first = repo(dir.path(), source);
+    std::fs::write(first.dir.join("file.txt"), "one\n").unwrap_or_else(|e| panic!("{e}"));
+    git(&first.dir, &["add", "file.txt"]);
+    git(&first.dir, &["commit", "-q", "-m", "one"]);
+    first.commit = git(&first.dir, &["rev-parse", "HEAD"]);
+    let fixture = Fixture::default();
+    let mut job = assignment(&first, 31, "build", Vec::new());
+    job.git.sha = Some(first.commit.clone());
+    lock(&fixture).queue.push_back(job);
+    let (url, server) = start_server(&fixture).await;
+    let work = dir.path().join("agent");
+    let agent = start_agent(&url, &work, "agent-g");
+
+    let finish = finished(&fixture, 31).await;
+    assert_eq!(
+        finish.outcome.result,
+        JobResult::Success,
+        "{:?}",
+        finish.outcome.error
+    );
+    let texts = |job| -> Vec<String> {
+        lines_of(&fixture, job)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    };
+    assert_eq!(texts(31), vec![first.commit.clone(), "one".to_string()]);
+
+    // A later commit on the same branch: the agent's open mirror lacks it and
+    // fetches it; the step sees that commit, not the earlier one.
+    std::fs::write(first.dir.join("file.txt"), "two\n").unwrap_or_else(|e| panic!("{e}"));
+    git(&first.dir, &["commit", "-q", "-am", "two"]);
+    let second = git(&first.dir, &["rev-parse", "HEAD"]);
+    let mut job = assignment(&first, 32, "build", Vec::new());
+    job.commit = second.clone();
+    lock(&fixture).queue.push_back(job);
+    let finish = finished(&fixture, 32).await;
+    assert_eq!(
+        finish.outcome.result,
+        JobResult::Success,
+        "{:?}",
+        finish.outcome.error
+    );
+    assert_eq!(texts(32), vec![second, "two".to_string()]);
+
+    // The second commit came alone: the mirror's branch is where the first
+    // job's clone left it.
+    let mirrors: Vec<_> = std::fs::read_dir(work.join("mirrors"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|entry| entry.unwrap_or_else(|e| panic!("{e}")).path())
+        .collect();
+    let [mirror] = mirrors.as_slice() else {
+        panic!("one mirror expected: {mirrors:?}");
+    };
+    assert_eq!(git(mirror, &["rev-parse", "refs/heads/main"]), first.commit);
+
+    // A commit no repository has: a clear failure, no checkout left.
+    let mut job = assignment(&first, 33, "build", Vec::new());
+    job.commit = "0123456789abcdef0123456789abcdef01234567".to_string();
+    lock(&fixture).queue.push_back(job);
+    let finish = finished(&fixture, 33).await;
+    assert_eq!(finish.outcome.result, JobResult::Failure);
+    let error = finish.outcome.error.unwrap_or_default();
+    assert!(error.contains("0123456789abcdef"), "{error}");
+
+    agent.stop().await;
+    let left: Vec<_> = std::fs::read_dir(work.join("jobs"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .collect();
+    assert!(left.is_empty(), "checkouts left behind: {left:?}");
+    // No working tree is still recorded in the mirror.
+    for mirror in std::fs::read_dir(work.join("mirrors")).unwrap_or_else(|e| panic!("{e}")) {
+        let records = mirror
+            .unwrap_or_else(|e| panic!("{e}"))
+            .path()
+            .join("worktrees");
+        let count = std::fs::read_dir(&records).map_or(0, |d| d.count());
+        assert_eq!(
+            count,
+            0,
+            "working trees still recorded in {}",
+            records.display()
+        );
+    }
+    server.abort();
+}
