@@ -2,53 +2,28 @@
 //! Shared by the ssh and docker tests (`#[path]`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use slipway_deploy::{Artifact, DeployLog, Digest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The `slipway-demo` binary, built once per test process with cargo into a target directory
-/// of its own (`target/deploy-tests`): `cargo test` holds the workspace target directory's
-/// lock while tests run, so building there would wait forever.
+/// `target/debug/slipway-demo`, built with the workspace (`scripts/test` builds every binary
+/// before the tests run), or a failure naming scripts/test.
 pub fn demo_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let exe = std::env::current_exe().unwrap_or_default();
-            // target/debug/deps/TEST → target
-            let target = exe
-                .ancestors()
-                .nth(3)
-                .map_or_else(|| manifest.join("../../target"), Path::to_path_buf);
-            let dir = target.join("deploy-tests");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let out = Command::new(cargo)
-                .args([
-                    "build",
-                    "--offline",
-                    "-p",
-                    "slipway-demo",
-                    "--bin",
-                    "slipway-demo",
-                ])
-                .arg("--target-dir")
-                .arg(&dir)
-                .current_dir(manifest)
-                .output();
-            match out {
-                Ok(o) if o.status.success() => {}
-                Ok(o) => panic!(
-                    "building slipway-demo failed:\n{}",
-                    String::from_utf8_lossy(&o.stderr)
-                ),
-                Err(e) => panic!("cannot run cargo to build slipway-demo: {e}"),
-            }
-            dir.join("debug/slipway-demo")
-        })
-        .clone()
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/debug/deps/TEST -> target/debug/slipway-demo
+    match exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("slipway-demo"))
+    {
+        Some(path) if path.is_file() => path,
+        _ => panic!(
+            "the slipway-demo binary is missing next to {}: run scripts/test (it builds the whole \
+             workspace first), or `cargo build -p slipway-demo`",
+            exe.display()
+        ),
+    }
 }
 
 /// A file artifact of the demo service whose digest differs per `version`: the binary with
