@@ -259,3 +259,55 @@ pub fn word<T: Serialize>(value: &T) -> String {
         _ => "?".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_deploy::state::LbIntent;
+
+    fn server(admin: &str, sessions: u64, intended: Option<LbIntent>) -> LbServer {
+        LbServer {
+            server: "web-1".to_owned(),
+            admin: admin.to_owned(),
+            operational: "Running".to_owned(),
+            sessions,
+            intended,
+        }
+    }
+
+    #[test]
+    fn the_haproxy_cell_says_when_haproxy_differs_from_the_intent() {
+        assert_eq!(
+            lb_cell(&server("ready", 1, Some(LbIntent::Ready))),
+            "ready RUNNING 1 session"
+        );
+        assert_eq!(
+            lb_cell(&server("ready", 3, Some(LbIntent::Drain))),
+            "ready RUNNING 3 sessions (intended: drain)"
+        );
+        assert_eq!(
+            lb_cell(&server("maint", 0, None)),
+            "maint RUNNING 0 sessions"
+        );
+    }
+
+    #[test]
+    fn the_root_is_the_pipeline_files_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("slipway.yml");
+        let canonical = dir.path().canonicalize().unwrap();
+        assert_eq!(root(&RepoArgs { file: file.clone() }), canonical);
+        assert_eq!(
+            root(&RepoArgs {
+                file: dir.path().to_path_buf()
+            }),
+            canonical
+        );
+        assert_eq!(
+            root(&RepoArgs {
+                file: "slipway.yml".into()
+            }),
+            Path::new(".").canonicalize().unwrap()
+        );
+    }
+}
