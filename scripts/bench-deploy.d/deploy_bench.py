@@ -217,6 +217,23 @@ class Sshds:
 # ---------------------------------------------------------------- the two sides
 
 
+def running_releases(dirs: list[Path]) -> int:
+    """Processes `sleep 3600` (the service) whose working directory is under one of dirs."""
+    count = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "cmdline").read_bytes() != b"sleep\x003600\x00":
+                continue
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if any(cwd.startswith(str(d)) for d in dirs):
+            count += 1
+    return count
+
+
 def artifact_script(round: int) -> str:
     return f"#!/bin/sh\n# release of round {round}\nexec sleep 3600\n"
 
@@ -225,6 +242,7 @@ class SlipwaySide:
     def __init__(self, slipway: str, dir: Path, lb: Haproxy, ports: list[int], sshds: Sshds | None):
         self.slipway = slipway
         self.dir = dir
+        self.sshds = sshds
         (dir / ".slipway/environments").mkdir(parents=True)
         (dir / "slipway.yml").write_text(
             "name: bench-deploy\n"
@@ -284,6 +302,12 @@ class SlipwaySide:
         if deploy_ms is None:
             raise bench.RunFailed(f"slipway round {round}: no deploy job in {events}")
         return sample.seconds, deploy_ms / 1000
+
+    def release_dirs(self) -> list[Path]:
+        dirs = [self.dir]
+        if self.sshds:
+            dirs.append(self.sshds.home / "bench-deploy/slipway")
+        return dirs
 
     def check(self, round: int) -> None:
         state = json.loads((self.dir / ".slipway/local/environments/fleet/state.json").read_text())
@@ -359,8 +383,9 @@ class AnsibleSide:
             "        cd {{ dir }} 2>/dev/null || exit 0\n"
             "        [ -s pid ] || exit 0\n"
             "        pid=$(cat pid)\n"
-            "        kill -TERM -- \"-$pid\" 2>/dev/null || true\n"
-            "        while kill -0 -- \"-$pid\" 2>/dev/null; do sleep 0.01; done\n"
+            # /bin/sh is dash: no `--` in its kill.
+            "        kill -TERM -\"$pid\" 2>/dev/null || true\n"
+            "        while kill -0 -\"$pid\" 2>/dev/null; do sleep 0.01; done\n"
             "        rm -f pid\n"
             "    - name: uninstall (remove the old release)\n"
             "      ansible.builtin.file: {path: \"{{ dir }}/release\", state: absent}\n"
@@ -466,6 +491,10 @@ def main() -> int:
                 else:
                     ansible.append(ansible_side.deploy(round))
                     ansible_side.check(round)
+                side_dir = slipway_side.release_dirs() if side == "slipway" else [ansible_side.base]
+                running = running_releases(side_dir)
+                if running != TARGETS:
+                    raise bench.RunFailed(f"{side} round {round}: {running} service processes run, not {TARGETS} (an old release was not stopped)")
                 states = lb.admin_states()
                 if set(states.values()) != {"ready"}:
                     raise bench.RunFailed(f"{side} round {round}: HAProxy servers not all ready: {states}")
