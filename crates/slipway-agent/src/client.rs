@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use slipway_api::{Assignment, ClaimRequest, ErrorBody, EventAck, EventBatch, FinishRequest};
+use slipway_api::{
+    Assignment, ClaimRequest, ErrorBody, EventAck, EventBatch, FinishRequest, PrefetchHint,
+};
 use slipway_engine::records::Digest;
 
 /// How long a connection attempt may take before the server counts as down.
@@ -17,6 +19,17 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const CLAIM_SLACK: Duration = Duration::from_secs(15);
 /// At most this much of an error body is kept for a message.
 const MAX_ERROR_TEXT: usize = 500;
+
+/// The answer to a claim.
+#[derive(Debug)]
+pub(crate) enum Claimed {
+    /// A job to run.
+    Job(Box<Assignment>),
+    /// A commit a job will likely need soon: fetch it, then claim again.
+    Hint(PrefetchHint),
+    /// No job within the wait.
+    Nothing,
+}
 
 /// Why a call did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -118,16 +131,20 @@ impl Api {
             .header(AUTHORIZATION, self.auth.clone())
     }
 
-    /// Waits up to `wait_ms` for a job matching `labels`.
+    /// Waits up to `wait_ms` for a job matching `labels`. The agent accepts
+    /// prefetch hints; `prefetched` is the commit it has ready from one.
     pub(crate) async fn claim(
         &self,
         labels: &[String],
         wait_ms: u64,
-    ) -> Result<Option<Assignment>, CallError> {
+        prefetched: Option<String>,
+    ) -> Result<Claimed, CallError> {
         let body = ClaimRequest {
             agent: self.agent.clone(),
             labels: labels.to_vec(),
             wait_ms,
+            prefetch: true,
+            prefetched,
         };
         let response = self
             .request(Method::POST, "/api/v1/agent/claim")
@@ -136,14 +153,22 @@ impl Api {
             .send()
             .await
             .map_err(transport)?;
-        if response.status() == StatusCode::NO_CONTENT {
-            return Ok(None);
+        match response.status() {
+            StatusCode::NO_CONTENT => return Ok(Claimed::Nothing),
+            StatusCode::ACCEPTED => {
+                return response
+                    .json::<PrefetchHint>()
+                    .await
+                    .map(Claimed::Hint)
+                    .map_err(body_error);
+            }
+            _ => {}
         }
         let response = check(response, false).await?;
         response
             .json::<Assignment>()
             .await
-            .map(Some)
+            .map(|a| Claimed::Job(Box::new(a)))
             .map_err(body_error)
     }
 

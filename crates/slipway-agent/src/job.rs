@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use slipway_api::{Assignment, FinishRequest};
+use slipway_api::{Assignment, FinishRequest, PrefetchHint};
 use slipway_deploy::port::EnginePort;
 use slipway_engine::ports::DeployerHandle;
 use slipway_engine::records::{CacheStatus, JobResult};
@@ -38,8 +38,40 @@ pub(crate) struct AgentShared {
     /// repository must not clone or fetch into the same mirror at once. A
     /// mirror opened once stays open (`None` until then).
     pub(crate) mirrors: std::sync::Mutex<HashMap<PathBuf, MirrorSlot>>,
+    /// The commit of the last prefetch hint, while its fetch runs or once
+    /// it succeeded (sent with every claim).
+    pub(crate) prefetched: std::sync::Mutex<Option<String>>,
     /// Turns true when the agent stops waiting for an unreachable server.
     pub(crate) abandon: watch::Receiver<bool>,
+}
+
+impl AgentShared {
+    /// The commit of the last prefetch hint, for the next claim.
+    pub(crate) fn prefetched(&self) -> Option<String> {
+        self.prefetched.lock().ok()?.clone()
+    }
+
+    pub(crate) fn set_prefetched(&self, commit: Option<String>) {
+        if let Ok(mut prefetched) = self.prefetched.lock() {
+            *prefetched = commit;
+        }
+    }
+}
+
+/// Fetches a hinted commit into its mirror, so that the job that likely
+/// follows finds it there. Failing only forgets the hint.
+pub(crate) async fn prefetch(shared: Arc<AgentShared>, hint: PrefetchHint) {
+    match mirror_with_commit(&shared, &hint.repo_url, &hint.commit).await {
+        Ok(_) => tracing::debug!(commit = %hint.commit, "prefetched"),
+        Err(error) => {
+            tracing::info!(commit = %hint.commit, "prefetch hint not followed: {error}");
+            if let Ok(mut prefetched) = shared.prefetched.lock()
+                && prefetched.as_deref() == Some(hint.commit.as_str())
+            {
+                *prefetched = None;
+            }
+        }
+    }
 }
 
 /// Runs an assignment to its end and reports it. `cancel` is the job's

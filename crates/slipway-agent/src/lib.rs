@@ -13,6 +13,14 @@
 //! outage: agents reconnect by themselves. A refused token (401/403) ends
 //! [`run`] with [`AgentError::Unauthorized`].
 //!
+//! **Prefetch hints.** Claims say the agent accepts hints: when a webhook
+//! delivery is verified, the server may answer a waiting claim with a
+//! commit (202 [`slipway_api::PrefetchHint`]) before the run exists. The
+//! agent starts fetching it into the mirror in the background and claims
+//! again at once, naming the commit (`prefetched`), so the server prefers
+//! it for that commit's job and the fetch overlaps the server's own. A
+//! failed prefetch only clears that name; the job fetches as usual.
+//!
 //! **A job** (`job.rs`): a bare mirror of the repository under
 //! `work_dir/mirrors/<hash of URL>` (opened once per agent process; the
 //! commit alone is fetched when the mirror lacks it), a clean checkout of
@@ -64,8 +72,8 @@ use slipway_store::FileStore;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::client::{Api, CallError};
-use crate::job::{AgentShared, run_assignment};
+use crate::client::{Api, CallError, Claimed};
+use crate::job::{AgentShared, prefetch, run_assignment};
 use crate::retry::{Backoff, raised};
 
 /// How long a claim may wait on the server for a job.
@@ -174,11 +182,14 @@ pub async fn run(
         work_dir: config.work_dir.clone(),
         files: Arc::new(files),
         mirrors: std::sync::Mutex::new(HashMap::new()),
+        prefetched: std::sync::Mutex::new(None),
         abandon: abandon_rx,
     });
     let capacity = config.capacity.max(1);
     let permits = Arc::new(Semaphore::new(capacity));
     let mut jobs = JoinSet::new();
+    // Fetches of hinted commits; dropped (aborted) when the agent stops.
+    let mut prefetches = JoinSet::new();
     let mut backoff = Backoff::new();
     let mut outage = false;
     tracing::info!(
@@ -193,6 +204,9 @@ pub async fn run(
         while let Some(joined) = jobs.try_join_next() {
             log_panic(joined);
         }
+        while let Some(joined) = prefetches.try_join_next() {
+            log_panic(joined);
+        }
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -201,7 +215,7 @@ pub async fn run(
             () = raised(&mut shutdown) => break Ok(()),
         };
         let claimed = tokio::select! {
-            claimed = api.claim(&config.labels, CLAIM_WAIT_MS) => claimed,
+            claimed = api.claim(&config.labels, CLAIM_WAIT_MS, shared.prefetched()) => claimed,
             () = raised(&mut shutdown) => break Ok(()),
         };
         let error = match claimed {
@@ -211,17 +225,27 @@ pub async fn run(
                     outage = false;
                 }
                 backoff.reset();
-                if let Some(assignment) = found {
-                    let (cancel, _) = watch::channel(false);
-                    let cancel = Arc::new(cancel);
-                    let forward = forward_cancel(cancel_all.subscribe(), cancel.clone());
-                    let shared = shared.clone();
-                    jobs.spawn(async move {
-                        let _permit = permit;
-                        let forward = tokio::spawn(forward);
-                        run_assignment(shared, assignment, cancel).await;
-                        forward.abort();
-                    });
+                match found {
+                    Claimed::Job(assignment) => {
+                        let (cancel, _) = watch::channel(false);
+                        let cancel = Arc::new(cancel);
+                        let forward = forward_cancel(cancel_all.subscribe(), cancel.clone());
+                        let shared = shared.clone();
+                        jobs.spawn(async move {
+                            let _permit = permit;
+                            let forward = tokio::spawn(forward);
+                            run_assignment(shared, *assignment, cancel).await;
+                            forward.abort();
+                        });
+                    }
+                    Claimed::Hint(hint) => {
+                        // Fetch beside the server's own work; claim again at
+                        // once, naming the commit. A job that comes meanwhile
+                        // waits for this fetch on the mirror's lock.
+                        shared.set_prefetched(Some(hint.commit.clone()));
+                        prefetches.spawn(prefetch(shared.clone(), hint));
+                    }
+                    Claimed::Nothing => {}
                 }
                 continue;
             }

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use slipway_agent::{AgentConfig, AgentError};
-use slipway_api::{Assignment, ClaimRequest, EventAck, EventBatch, FinishRequest};
+use slipway_api::{Assignment, ClaimRequest, EventAck, EventBatch, FinishRequest, PrefetchHint};
 use slipway_engine::Upstream;
 use slipway_engine::records::{GitInfo, JobResult, Record};
 use tokio::sync::watch;
@@ -34,6 +34,8 @@ const PATIENCE: Duration = Duration::from_secs(90);
 #[derive(Default)]
 struct Recorded {
     queue: VecDeque<Assignment>,
+    /// Prefetch hints, answered (202) before any assignment.
+    hints: VecDeque<PrefetchHint>,
     claims: Vec<ClaimRequest>,
     batches: Vec<(i64, EventBatch)>,
     finishes: Vec<(i64, FinishRequest)>,
@@ -75,7 +77,19 @@ async fn claim(
     }
     // A short long poll keeps the tests quick to stop.
     let deadline = Instant::now() + Duration::from_millis(request.wait_ms.min(300));
-    lock(&fixture).claims.push(request);
+    let hint = {
+        let mut state = lock(&fixture);
+        let accepts = request.prefetch;
+        state.claims.push(request);
+        if accepts {
+            state.hints.pop_front()
+        } else {
+            None
+        }
+    };
+    if let Some(hint) = hint {
+        return (StatusCode::ACCEPTED, Json(hint)).into_response();
+    }
     loop {
         if let Some(assignment) = lock(&fixture).queue.pop_front() {
             return Json(assignment).into_response();
@@ -993,5 +1007,110 @@ async fn each_job_works_in_a_git_checkout_of_its_commit_fetched_alone_and_left_n
             records.display()
         );
     }
+    server.abort();
+}
+
+/// Waits until a claim satisfies `test`.
+async fn claim_where(fixture: &Fixture, test: impl Fn(&ClaimRequest) -> bool) {
+    let start = Instant::now();
+    while !lock(fixture).claims.iter().any(&test) {
+        assert!(start.elapsed() < PATIENCE, "no such claim came");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hinted_commit_is_fetched_and_named_in_the_next_claims() {
+    let dir = tempdir();
+    let repo = repo(
+        dir.path(),
+        "jobs:\n  build:\n    steps:\n      - run: git rev-parse HEAD\n",
+    );
+    let fixture = Fixture::default();
+    lock(&fixture).hints.push_back(PrefetchHint {
+        repo_url: repo.dir.display().to_string(),
+        commit: repo.commit.clone(),
+    });
+    let (url, server) = start_server(&fixture).await;
+    let work = dir.path().join("agent");
+    let agent = start_agent(&url, &work, "agent-1");
+
+    claim_where(&fixture, |c| {
+        c.prefetched.as_deref() == Some(repo.commit.as_str())
+    })
+    .await;
+    assert!(lock(&fixture).claims.iter().all(|c| c.prefetch));
+    // The fetch ran beside the claim: the mirror has the commit once the
+    // job (which waits for that fetch) runs, and the job sees it.
+    lock(&fixture)
+        .queue
+        .push_back(assignment(&repo, 3, "build", Vec::new()));
+    let finish = finished(&fixture, 3).await;
+    assert_eq!(
+        finish.outcome.result,
+        JobResult::Success,
+        "{:?}",
+        finish.outcome.error
+    );
+    assert_eq!(lines_of(&fixture, 3), vec![(0, repo.commit.clone())]);
+    agent.stop().await;
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hint_that_cannot_be_fetched_is_forgotten_and_jobs_still_run() {
+    let dir = tempdir();
+    let repo = repo(
+        dir.path(),
+        "jobs:\n  build:\n    steps:\n      - run: echo ran\n",
+    );
+    let fixture = Fixture::default();
+    let missing = "0123456789abcdef0123456789abcdef01234567".to_string();
+    lock(&fixture).hints.push_back(PrefetchHint {
+        repo_url: dir.path().join("no-such-repo").display().to_string(),
+        commit: missing.clone(),
+    });
+    let (url, server) = start_server(&fixture).await;
+    let work = dir.path().join("agent");
+    let agent = start_agent(&url, &work, "agent-1");
+
+    // Named while the fetch runs, then no longer once it failed.
+    claim_where(&fixture, |c| {
+        c.prefetched.as_deref() == Some(missing.as_str())
+    })
+    .await;
+    let first_named = lock(&fixture)
+        .claims
+        .iter()
+        .position(|c| c.prefetched.is_some())
+        .unwrap_or_default();
+    let start = Instant::now();
+    loop {
+        let forgotten = lock(&fixture)
+            .claims
+            .iter()
+            .skip(first_named)
+            .any(|c| c.prefetched.is_none());
+        if forgotten {
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the failed hint was never forgotten"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lock(&fixture)
+        .queue
+        .push_back(assignment(&repo, 4, "build", Vec::new()));
+    let finish = finished(&fixture, 4).await;
+    assert_eq!(
+        finish.outcome.result,
+        JobResult::Success,
+        "{:?}",
+        finish.outcome.error
+    );
+    assert_eq!(lines_of(&fixture, 4), vec![(0, "ran".to_string())]);
+    agent.stop().await;
     server.abort();
 }

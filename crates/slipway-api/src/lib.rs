@@ -21,7 +21,7 @@
 //! | `POST /api/v1/runs/{id}/cancel` | | [`RunView`] |
 //! | `POST /api/v1/runs/{id}/retry` | [`RetryRequest`] | [`RunView`] |
 //! | `GET /api/v1/runs/{id}/logs?job=J&follow=true` | | `text/event-stream` of [`LogEvent`] (`id:` resumable with `Last-Event-ID`) |
-//! | `POST /api/v1/agent/claim` | [`ClaimRequest`] | 200 [`Assignment`] or 204 |
+//! | `POST /api/v1/agent/claim` | [`ClaimRequest`] | 200 [`Assignment`], 202 [`PrefetchHint`] (only when [`ClaimRequest::prefetch`]) or 204 |
 //! | `POST /api/v1/agent/jobs/{job}/events` | [`EventBatch`] | [`EventAck`] |
 //! | `POST /api/v1/agent/jobs/{job}/finish` | [`FinishRequest`] | 204 |
 //! | `HEAD`/`GET`/`PUT /api/v1/agent/objects/{digest}` | raw bytes | content-addressed blobs (artifacts) |
@@ -248,6 +248,27 @@ pub struct ClaimRequest {
     /// How long the server may hold the request when no job is ready
     /// (at most 60,000).
     pub wait_ms: u64,
+    /// The agent accepts a [`PrefetchHint`] (202) as the answer of a
+    /// waiting claim. Agents that do not say so only ever get 200 or 204.
+    #[serde(default)]
+    pub prefetch: bool,
+    /// The commit the agent has in its mirror (or is fetching) because of
+    /// a hint: the server prefers this agent for a job of that commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefetched: Option<String>,
+}
+
+/// The answer (202) to a waiting claim when a webhook delivery has just
+/// been verified: a job of `commit` will likely follow, so the agent may
+/// fetch it now, beside the server's own work, and then claim again at
+/// once (naming the commit in [`ClaimRequest::prefetched`]). Best effort:
+/// it reserves no job, and an agent that cannot fetch just claims again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PrefetchHint {
+    /// The repository, exactly as an [`Assignment`] of it will name it.
+    pub repo_url: String,
+    /// The full commit id.
+    pub commit: String,
 }
 
 /// A job handed to an agent: everything it needs to run it with the engine.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use slipway_store::sql::{NewRun, SqlStore};
+use slipway_store::sql::{NewRun, Project, SqlStore};
 use slipway_triggers::{RunRequest, RunStarter, Triggers};
 
 use crate::driver::Runs;
@@ -13,6 +13,10 @@ pub struct Starter {
 }
 
 impl RunStarter for Starter {
+    fn verified(&self, project: &Project, commit: &str) {
+        self.runs.queue.hint(&project.repo_url, commit);
+    }
+
     async fn start(&self, request: RunRequest) -> Result<i64, String> {
         let new = NewRun {
             project_id: request.project_id,

@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 use slipway_engine::records::GitInfo;
-use slipway_store::sql::ServerStore;
+use slipway_store::sql::{Project, ServerStore};
 
 pub use error::TriggerError;
 pub use inputs::check_inputs;
@@ -104,6 +104,14 @@ pub trait RunStarter: Send + Sync + 'static {
     /// Creates and starts the run; returns its id. A request whose `pipeline` is `Err` must
     /// still become a run, failed with that reason.
     fn start(&self, request: RunRequest) -> impl Future<Output = Result<i64, String>> + Send;
+
+    /// A webhook delivery to `project` was authenticated and names `commit` (a push, tag or
+    /// pull request head), before the commit is fetched: a run of it will likely follow. The
+    /// server uses it to let an agent fetch the commit meanwhile. Must not block; the default
+    /// does nothing.
+    fn verified(&self, project: &Project, commit: &str) {
+        let _ = (project, commit);
+    }
 }
 
 /// Every trigger of every project. Share it in an `Arc`; all methods take `&self`.

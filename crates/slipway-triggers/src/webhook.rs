@@ -124,6 +124,13 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
                 return refuse(400, err.to_string());
             }
         };
+        match &event {
+            Event::Push(push) | Event::Tag(push) if !push.deleted => {
+                self.starter.verified(project, &push.after);
+            }
+            Event::PullRequest(pr) => self.starter.verified(project, &pr.head_sha),
+            Event::Push(_) | Event::Tag(_) => {}
+        }
         // The project's lock is held from the fetch until the push is recorded for polling,
         // which happens after the run is started: the run does not wait for that write.
         let lock = self.project_lock(project.id);

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use slipway_api::{AgentLine, Assignment, ClaimRequest, EventAck, EventBatch, FinishRequest};
+use slipway_api::{
+    AgentLine, Assignment, ClaimRequest, EventAck, EventBatch, FinishRequest, PrefetchHint,
+};
 use slipway_engine::ports::StepExit;
 use slipway_engine::records::{JobResult, Record};
 use slipway_store::sql::{Id, JobStatus, JobUpsert, ServerStore, SqlError, StepUpsert};
@@ -16,6 +18,7 @@ use crate::auth::Caller;
 use crate::driver::outcome;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::queue::WaiterInfo;
 use crate::state::AppState;
 
 /// The longest a claim may wait for a job.
@@ -32,7 +35,9 @@ fn check_agent_name(name: &str) -> ApiResult<()> {
 
 /// `POST /api/v1/agent/claim`
 #[utoipa::path(post, path = "/api/v1/agent/claim", request_body = ClaimRequest,
-    responses((status = 200, body = Assignment), (status = 204, description = "no job within the wait")),
+    responses((status = 200, body = Assignment),
+              (status = 202, body = PrefetchHint, description = "a commit to fetch now (only when the claim says `prefetch`); claim again at once"),
+              (status = 204, description = "no job within the wait")),
     security(("token" = [])), tag = "agents")]
 pub async fn claim(
     State(state): State<AppState>,
@@ -44,11 +49,16 @@ pub async fn claim(
     state.agent_seen(&request.agent);
     let deadline = Instant::now() + Duration::from_millis(request.wait_ms).min(MAX_WAIT);
     let mut closing = state.closing.clone();
+    let waiter = WaiterInfo {
+        labels: &request.labels,
+        accepts_hints: request.prefetch,
+        prefetched: request.prefetched.as_deref(),
+    };
     loop {
         if *closing.borrow() {
             break;
         }
-        let ticket = state.queue.wait_ticket(&request.labels);
+        let ticket = state.queue.wait_ticket(&waiter);
         if let Some(assignment) = try_claim(&state, &request).await? {
             return Ok(Json(assignment).into_response());
         }
@@ -56,6 +66,14 @@ pub async fn claim(
             _ = ticket.wake.notified() => {}
             _ = tokio::time::sleep_until(deadline.into()) => break,
             _ = closing.changed() => break,
+        }
+        if let Some(hint) = ticket.wake.take_hint() {
+            // A job is better than a hint; none is queued in the usual
+            // case (the delivery's run does not exist yet).
+            if let Some(assignment) = try_claim(&state, &request).await? {
+                return Ok(Json(assignment).into_response());
+            }
+            return Ok((StatusCode::ACCEPTED, Json(hint)).into_response());
         }
     }
     // A job queued just as the wait ended has woken this agent only.
@@ -334,7 +352,10 @@ pub async fn expire_leases(state: &AppState) {
             Ok(Some(job)) => {
                 tracing::warn!(job = job.id, requeue, %reason, "lease expired");
                 if requeue {
-                    state.queue.wake_for(&job.labels);
+                    let commit = pending
+                        .as_ref()
+                        .and_then(|p| p.run.options.git.sha.as_deref());
+                    state.queue.wake_for(&job.labels, commit);
                 } else if let Some(pending) = state.queue.remove(job.id) {
                     let _ = pending
                         .done
