@@ -129,13 +129,6 @@ impl slipway_engine::ports::Deployer for EnginePort {
                     Artifact::Image { reference, digest }
                 }
             };
-            log.line(&format!(
-                "deploying {} ({}) to {} ({} targets)",
-                request.version,
-                short(artifact.digest()),
-                environment.name,
-                environment.targets.len()
-            ));
             let deploy = DeployRequest {
                 environment: &environment,
                 root: request.root,

@@ -276,6 +276,14 @@ fn router(state: AppState) -> Router {
         .route("/runs/{id}/retry", post(runs::retry))
         .route("/runs/{id}/logs", get(runs::logs))
         .route("/runs/{id}/tests", get(runs::tests))
+        .route(
+            "/projects/{project}/environments/{env}",
+            get(routes::environments::show),
+        )
+        .route(
+            "/projects/{project}/environments/{env}/deployments",
+            get(routes::environments::deployments),
+        )
         .route("/projects/{project}/flaky", get(runs::flaky))
         .route("/agent/claim", post(agent::claim))
         .route("/agent/jobs/{job}/events", post(agent::events))

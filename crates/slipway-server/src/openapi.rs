@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agent, hooks, projects, runs};
+use crate::routes::{agent, environments, hooks, projects, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use crate::routes::{agent, hooks, projects, runs};
         runs::tests, runs::flaky,
         agent::claim, agent::events, agent::finish,
         hooks::deliver,
+        environments::show, environments::deployments,
     ),
     components(schemas(slipway_api::ErrorBody)),
     modifiers(&BearerToken),
