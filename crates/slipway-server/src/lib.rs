@@ -269,6 +269,8 @@ fn router(state: AppState) -> Router {
         .route("/projects/{project}/runs", post(projects::trigger))
         .route("/tokens", post(projects::create_token))
         .route("/users", post(projects::create_user))
+        .route("/audit", get(routes::audit::list))
+        .route("/audit/verify", get(routes::audit::verify))
         .route("/projects/{project}/roles/{user}", put(projects::set_role))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::get))

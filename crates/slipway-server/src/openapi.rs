@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agent, environments, hooks, projects, runs};
+use crate::routes::{agent, audit, environments, hooks, projects, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use crate::routes::{agent, environments, hooks, projects, runs};
         agent::claim, agent::events, agent::finish,
         hooks::deliver,
         environments::show, environments::deployments,
+        audit::list, audit::verify,
     ),
     components(schemas(slipway_api::ErrorBody)),
     modifiers(&BearerToken),

@@ -50,6 +50,9 @@ pub enum Command {
     /// Create API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The server's audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Environments of this repository: their targets, what runs there, and stopping them.
     #[command(subcommand)]
     Env(EnvCommand),
@@ -276,6 +279,19 @@ pub struct RetryArgs {
     /// Run this job (and the jobs after it) again; repeatable [default: every job that did not succeed].
     #[arg(long = "job", value_name = "JOB")]
     pub jobs: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit log's hash chain; exit 1 naming the first entry
+    /// changed, inserted or removed.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -94,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Cancel(args) => block_on(commands::cancel(args)),
         Command::Retry(args) => block_on(commands::retry(args)),
         Command::Token(args::TokenCommand::Create(args)) => block_on(commands::token_create(args)),
+        Command::Audit(args::AuditCommand::Verify(args)) => block_on(commands::audit_verify(args)),
         Command::Env(args::EnvCommand::Show(args)) => env::show(args),
         Command::Env(args::EnvCommand::List(args)) => env::list(args),
         Command::Env(args::EnvCommand::Stop(args)) => env_stop::stop(args),
