@@ -94,6 +94,11 @@ impl Deployer {
         }
     }
 
+    /// The directory holding one directory per environment.
+    pub(crate) fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
     /// Installs `request.artifact` on every target by the strategy. `Err`
     /// when the environment is unusable (nothing touched), when the rollout
     /// failed (after rolling back; the record says so) or was cancelled.
@@ -244,7 +249,8 @@ impl Deployer {
     }
 
     /// The environment as it stands, with a live health probe of each target
-    /// and HAProxy's state of its server.
+    /// and HAProxy's state of its server. HAProxy being unreachable (a missing
+    /// socket…) is not an error: each target's `lb` then holds why.
     pub async fn topology(
         &self,
         environment: &Environment,
@@ -252,10 +258,12 @@ impl Deployer {
     ) -> Result<Topology, DeployError> {
         let files = EnvFiles::new(&self.state_dir, &environment.name);
         let state = files.load_state()?;
-        let lb = match &environment.load_balancer {
-            Some(config) => Some((client_for(&config.haproxy, root)?, config.backend.clone())),
-            None => None,
-        };
+        // HAProxy unreachable (e.g. its socket is missing): every target says why in its `lb`.
+        let lb = environment.load_balancer.as_ref().map(|config| {
+            client_for(&config.haproxy, root)
+                .map(|client| (client, config.backend.clone()))
+                .map_err(|e| e.to_string())
+        });
         let mut targets = Vec::with_capacity(environment.targets.len());
         for target in &environment.targets {
             let current = state.targets.get(&target.name).cloned().unwrap_or_default();
@@ -264,7 +272,10 @@ impl Deployer {
                     let driver = TargetDriver::new(target, &environment.service, &files.dir);
                     Some(match driver {
                         Ok(driver) => {
-                            let artifact = kept(&files, digest, current.artifact_name.as_deref());
+                            let artifact = files.kept_artifact(
+                                digest,
+                                current.artifact_name.as_deref().unwrap_or("artifact"),
+                            );
                             match crate::targets::Release::new(
                                 target,
                                 &environment.service,
@@ -284,7 +295,8 @@ impl Deployer {
                 _ => None,
             };
             let lb_state = match &lb {
-                Some((client, backend)) => Some(
+                Some(Err(error)) => Some(Err(error.clone())),
+                Some(Ok((client, backend))) => Some(
                     client
                         .server(backend, &target.lb_server)
                         .await
@@ -437,26 +449,11 @@ impl Deployer {
     }
 }
 
-/// The kept artifact of a digest, for probing what a target runs.
-fn kept(files: &EnvFiles, digest: &str, name: Option<&str>) -> Artifact {
-    let name = name.unwrap_or("artifact").to_owned();
-    let path = files.artifact_path(digest);
-    if digest.starts_with("sha256:") && !path.is_file() {
-        Artifact::Image {
-            reference: name,
-            digest: digest.to_owned(),
-        }
-    } else {
-        Artifact::File {
-            name,
-            path,
-            digest: crate::Digest(digest.to_owned()),
-        }
-    }
-}
-
 /// The HAProxy client of an environment; a missing socket is a configuration error.
-fn client_for(address: &HaproxyAddress, root: &Path) -> Result<HaproxyClient, DeployError> {
+pub(crate) fn client_for(
+    address: &HaproxyAddress,
+    root: &Path,
+) -> Result<HaproxyClient, DeployError> {
     let endpoint = match address {
         HaproxyAddress::Socket(path) => {
             let path = root.join(path);
@@ -513,9 +510,9 @@ async fn prepare(
                 target.name
             )));
         }
-        drivers.push(
+        drivers.push(Arc::new(
             TargetDriver::new(target, &environment.service, &files.dir).map_err(|e| config(e.0))?,
-        );
+        ));
     }
     if let Strategy::BlueGreen(_) = strategy {
         if let Some(target) = environment.targets.iter().find(|t| t.group.is_none()) {
@@ -534,7 +531,42 @@ async fn prepare(
             return Err(config(format!("the idle set {idle:?} has no targets")));
         }
     }
-    let lb = match &environment.load_balancer {
+    // HAProxy is checked while every target's connection opens (ssh: its master connection,
+    // ~0.1 s of key exchange, which no batch should wait for); an unreachable host is
+    // reported here, before anything is touched.
+    let to_connect: Vec<_> = drivers.iter().cloned().map(Some).collect();
+    let (lb, connected) = tokio::join!(
+        check_lb(environment, root, &config),
+        crate::targets::connect_all(&to_connect)
+    );
+    let lb = lb?;
+    let unreachable: Vec<String> = connected
+        .into_iter()
+        .filter_map(|result| result.err().map(|e| e.0))
+        .collect();
+    if !unreachable.is_empty() {
+        return Err(config(unreachable.join("; ")));
+    }
+    Ok(Ctx {
+        env_name: environment.name.clone(),
+        files: files.clone(),
+        targets: environment.targets.clone(),
+        drivers,
+        service: environment.service.clone(),
+        health: environment.service.health.clone(),
+        lb,
+        parallelism: environment.parallelism.max(1),
+        state: Mutex::new(Default::default()),
+    })
+}
+
+/// The environment's HAProxy, once its socket, backend and every target's server are known.
+async fn check_lb(
+    environment: &Environment,
+    root: &Path,
+    config: &impl Fn(String) -> DeployError,
+) -> Result<Option<Lb>, DeployError> {
+    Ok(match &environment.load_balancer {
         None => None,
         Some(config_lb) => {
             let client = client_for(&config_lb.haproxy, root)?;
@@ -560,16 +592,5 @@ async fn prepare(
                 drain_timeout: config_lb.drain_timeout,
             })
         }
-    };
-    Ok(Ctx {
-        env_name: environment.name.clone(),
-        files: files.clone(),
-        targets: environment.targets.clone(),
-        drivers,
-        service: environment.service.clone(),
-        health: environment.service.health.clone(),
-        lb,
-        parallelism: environment.parallelism.max(1),
-        state: Mutex::new(Default::default()),
     })
 }

@@ -21,13 +21,14 @@
 //!
 //! The modules: [`targets`] (how each kind installs, starts, stops, probes),
 //! [`health`], [`strategy`] (rolling, blue-green), [`state`] (state and
-//! records), [`deployer`] (the entry points).
+//! records), [`deployer`] (the entry points), [`stop`] (`Deployer::stop`).
 
 pub mod deployer;
 pub mod health;
 mod lock;
 pub mod port;
 pub mod state;
+pub mod stop;
 pub mod strategy;
 pub mod targets;
 

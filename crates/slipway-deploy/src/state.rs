@@ -291,6 +291,24 @@ impl EnvFiles {
         self.dir.join("artifacts").join(digest.replace(':', "-"))
     }
 
+    /// The artifact of `digest` as kept under `artifacts/` (an image when no file was kept:
+    /// image ids are `sha256:…`), for reaching what a target runs.
+    pub fn kept_artifact(&self, digest: &str, name: &str) -> crate::Artifact {
+        let path = self.artifact_path(digest);
+        if digest.starts_with("sha256:") && !path.is_file() {
+            crate::Artifact::Image {
+                reference: name.to_owned(),
+                digest: digest.to_owned(),
+            }
+        } else {
+            crate::Artifact::File {
+                name: name.to_owned(),
+                path,
+                digest: crate::Digest(digest.to_owned()),
+            }
+        }
+    }
+
     /// `state.json`, or an empty state when there is none yet.
     pub fn load_state(&self) -> Result<EnvState, DeployError> {
         let path = self.state_path();

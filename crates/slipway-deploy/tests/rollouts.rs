@@ -461,4 +461,61 @@ async fn unknown_servers_and_missing_sockets_are_refused_before_anything_is_touc
         !world.state_dir.join("staging/state.json").exists(),
         "state was written"
     );
+
+    // The topology still shows the targets, each saying why HAProxy's state is unknown.
+    let topology = deployer
+        .topology(&world.env, Path::new("/"))
+        .await
+        .expect("topology without HAProxy");
+    assert_eq!(topology.targets.len(), 2);
+    for target in &topology.targets {
+        match &target.lb {
+            Some(Err(why)) => assert!(why.contains("/nonexistent/admin.sock"), "{why}"),
+            other => panic!("{}: lb {other:?}", target.name),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_takes_every_target_out_of_the_pool_and_keeps_the_records() {
+    let world = World::start(&SIX[..3]).await;
+    let deployer = Deployer::new(&world.state_dir);
+    let mut log = TestLog::default();
+    let v1 = world.release("v1");
+    deploy(&world, &deployer, &v1, "v1", &rolling(2), &mut log)
+        .await
+        .expect("deploy");
+    assert_all_serving(&world, &deployer, &v1).await;
+
+    let (_cancel_tx, cancel) = watch::channel(false);
+    deployer
+        .stop(&world.env, Path::new("/"), &mut log, cancel)
+        .await
+        .expect("stop");
+    let topology = deployer
+        .topology(&world.env, Path::new("/"))
+        .await
+        .expect("topology");
+    for target in &topology.targets {
+        assert_eq!(target.digest, None, "{target:?}");
+        assert_eq!(target.phase, Phase::New, "{target:?}");
+        let lb = target.lb.as_ref().and_then(|lb| lb.as_ref().ok());
+        assert_eq!(lb.map(|s| s.admin.as_str()), Some("maint"), "{target:?}");
+        let port = world.ports[&target.name];
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "{} still answers on {port}",
+            target.name
+        );
+    }
+    assert_eq!(deployer.deployments("staging").expect("records").len(), 1);
+    let lines = log.0.lock().expect("log").join("\n");
+    assert!(lines.contains("web-1: app/web-1 in maint"), "{lines}");
+
+    // A second stop finds nothing deployed and succeeds.
+    let (_cancel_tx, cancel) = watch::channel(false);
+    deployer
+        .stop(&world.env, Path::new("/"), &mut log, cancel)
+        .await
+        .expect("second stop");
 }

@@ -163,6 +163,82 @@ async fn rolling_deploy_of_four_ssh_targets_under_load_loses_no_request() {
         .collect();
     assert_eq!(digests.len(), 4, "{digests:?}");
     assert!(digests.iter().all(|d| d == v2.digest()), "{digests:?}");
+
+    // `stop`: every target out of the pool (maint), stopped and removed; the records stay.
+    let (_cancel_tx, cancel) = watch::channel(false);
+    deployer
+        .stop(&world.env, Path::new("/"), &mut log, cancel)
+        .await
+        .expect("stop");
+    assert!(
+        find(Path::new(&host.path()), "slipway-demo").is_empty(),
+        "a release is left on the host"
+    );
+    assert!(
+        find(Path::new(&host.path()), "service.pid").is_empty(),
+        "a service is left running"
+    );
+    let topology = deployer
+        .topology(&world.env, Path::new("/"))
+        .await
+        .expect("topology");
+    for target in &topology.targets {
+        assert_eq!(target.digest, None, "{target:?}");
+        assert_eq!(target.phase, slipway_deploy::Phase::New, "{target:?}");
+        let lb = target.lb.as_ref().and_then(|lb| lb.as_ref().ok());
+        assert_eq!(lb.map(|s| s.admin.as_str()), Some("maint"), "{target:?}");
+    }
+    assert_eq!(deployer.deployments("staging").expect("records").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_ssh_target_is_reported_before_anything_is_touched() {
+    let sshd = Sshd::start();
+    let host = HostDir::new();
+    let _kill = KillStarted(PathBuf::from(host.path()));
+    let mut world = ssh_world(&sshd, &host).await;
+    let closed = support::free_port();
+    if let Some(TargetKind::Ssh(ssh)) = world.env.targets.get_mut(2).map(|t| &mut t.kind) {
+        ssh.ssh_port = closed;
+    }
+    let deployer = Deployer::new(&world.state_dir);
+    let v1 = demo_artifact(world.dir.path(), "v1");
+    let (_cancel_tx, cancel) = watch::channel(false);
+    let request = DeployRequest {
+        environment: &world.env,
+        root: Path::new("/"),
+        artifact: v1,
+        strategy: &rolling(1),
+        run: "v1".to_owned(),
+        version: "v1".to_owned(),
+    };
+    let error = deployer
+        .deploy(request, &mut TestLog::default(), cancel)
+        .await
+        .expect_err("an unreachable target");
+    let message = error.to_string();
+    assert!(
+        matches!(error, slipway_deploy::DeployError::Config(_)),
+        "{error:?}"
+    );
+    assert!(
+        message.contains("ssh-3")
+            && message.contains(&format!("127.0.0.1:{closed}"))
+            && message.contains("connection refused"),
+        "{message}"
+    );
+    // Nothing touched: no state, nothing installed, every server still ready in HAProxy.
+    assert!(!world.state_dir.join("staging/state.json").exists());
+    assert!(find(Path::new(&host.path()), "slipway-demo").is_empty());
+    let servers = world.haproxy.command("show servers state app").await;
+    assert!(
+        !servers.lines().skip(2).any(|l| {
+            l.split_whitespace()
+                .nth(6)
+                .is_some_and(|admin| admin != "0")
+        }),
+        "{servers}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

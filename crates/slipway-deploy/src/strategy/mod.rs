@@ -41,7 +41,7 @@ pub struct Ctx {
     pub env_name: String,
     pub files: EnvFiles,
     pub targets: Vec<Target>,
-    pub drivers: Vec<TargetDriver>,
+    pub drivers: Vec<Arc<TargetDriver>>,
     pub service: ServiceDef,
     pub health: Option<Health>,
     pub lb: Option<Lb>,
@@ -176,22 +176,9 @@ impl Ctx {
         })
     }
 
-    /// The artifact of `digest` as kept under `artifacts/` (an image when
-    /// no file was kept: image ids are `sha256:…`).
+    /// The artifact of `digest` as kept under `artifacts/` ([`EnvFiles::kept_artifact`]).
     pub fn kept_artifact(&self, digest: &str, name: &str) -> Artifact {
-        let path = self.files.artifact_path(digest);
-        if digest.starts_with("sha256:") && !path.is_file() {
-            Artifact::Image {
-                reference: name.to_owned(),
-                digest: digest.to_owned(),
-            }
-        } else {
-            Artifact::File {
-                name: name.to_owned(),
-                path,
-                digest: crate::Digest(digest.to_owned()),
-            }
-        }
+        self.files.kept_artifact(digest, name)
     }
 }
 

@@ -84,12 +84,9 @@ async fn replace_inner(
         let old_release = ctx.release(index, &old)?;
         set_phase(ctx, index, Phase::Deactivating, None)?;
         driver
-            .deactivate(&old_release, log)
+            .take_down(&old_release, old_release.dir != release.dir, log)
             .await
             .map_err(|e| e.0)?;
-        if old_release.dir != release.dir {
-            driver.uninstall(&old_release, log).await.map_err(|e| e.0)?;
-        }
     } else if driver.process().is_some() {
         set_phase(ctx, index, Phase::Deactivating, None)?;
         driver.deactivate(&release, log).await.map_err(|e| e.0)?;
@@ -201,8 +198,10 @@ pub async fn remove(ctx: &Ctx, index: usize, log: &mut dyn DeployLog) -> TaskRes
         if let Some(current) = ctx.current(index) {
             let release = ctx.release(index, &current)?;
             set_phase(ctx, index, Phase::Deactivating, None)?;
-            driver.deactivate(&release, log).await.map_err(|e| e.0)?;
-            driver.uninstall(&release, log).await.map_err(|e| e.0)?;
+            driver
+                .take_down(&release, true, log)
+                .await
+                .map_err(|e| e.0)?;
         }
         ctx.update(index, |t| {
             t.digest = None;

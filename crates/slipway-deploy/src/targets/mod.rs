@@ -9,6 +9,7 @@
 //! async fn activate(&self, release: &Release, log: &mut dyn DeployLog) -> Result<(), TargetError>
 //! async fn deactivate(&self, release: &Release, log: &mut dyn DeployLog) -> Result<(), TargetError>
 //! async fn uninstall(&self, release: &Release, log: &mut dyn DeployLog) -> Result<(), TargetError>
+//! async fn take_down(&self, release: &Release, remove: bool, log: &mut dyn DeployLog) -> Result<(), TargetError>
 //! async fn probe(&self, probe: &HealthProbe, timeout: Duration, release: &Release) -> Result<(), String>
 //! ```
 //!
@@ -17,6 +18,7 @@
 //! `slipway-ssh`), `docker.rs` (containers through the Engine API).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use slipway_spec::deploy::{HealthProbe, ServiceDef, Target, TargetKind};
@@ -176,6 +178,39 @@ impl TargetDriver {
         }
     }
 
+    /// Stops the release and, when `remove`, removes its files: [`TargetDriver::deactivate`]
+    /// then [`TargetDriver::uninstall`], which ssh targets run as one remote script when both
+    /// are built-ins.
+    pub async fn take_down(
+        &self,
+        release: &Release,
+        remove: bool,
+        log: &mut dyn DeployLog,
+    ) -> Result<(), TargetError> {
+        if let TargetDriver::Ssh(d) = self {
+            return d.take_down(release, remove, log).await;
+        }
+        self.deactivate(release, log).await?;
+        if remove {
+            self.uninstall(release, log).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens the target's connection ahead of its first operation (ssh: the master
+    /// connection); nothing to do for local and docker targets.
+    pub async fn connect(&self) -> Result<(), TargetError> {
+        match self {
+            TargetDriver::Ssh(d) => d.connect().await,
+            TargetDriver::Local(_) | TargetDriver::Docker(_) => Ok(()),
+        }
+    }
+
+    /// Whether [`TargetDriver::connect`] has anything to do.
+    pub fn connects(&self) -> bool {
+        matches!(self, TargetDriver::Ssh(_))
+    }
+
     /// Removes the release's files (built-in `remove`, or a command).
     pub async fn uninstall(
         &self,
@@ -210,4 +245,40 @@ impl TargetDriver {
             TargetDriver::Ssh(_) | TargetDriver::Docker(_) => None,
         }
     }
+}
+
+/// Most connections opened at once by [`connect_all`].
+pub const CONNECTS_AT_ONCE: usize = 8;
+
+/// Opens the connection of every driver given that has one ([`TargetDriver::connect`]), at
+/// most [`CONNECTS_AT_ONCE`] at a time. The result of `drivers[i]` is at index `i` (`Ok` for
+/// `None`).
+pub async fn connect_all(drivers: &[Option<Arc<TargetDriver>>]) -> Vec<Result<(), TargetError>> {
+    let mut results: Vec<Result<(), TargetError>> = drivers.iter().map(|_| Ok(())).collect();
+    let mut pending = drivers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((i, d.as_ref()?)))
+        .filter(|(_, d)| d.connects())
+        .map(|(i, d)| (i, d.clone()));
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while running.len() < CONNECTS_AT_ONCE {
+            let Some((index, driver)) = pending.next() else {
+                break;
+            };
+            running.spawn(async move { (index, driver.connect().await) });
+        }
+        match running.join_next().await {
+            Some(Ok((index, result))) => {
+                if let Some(slot) = results.get_mut(index) {
+                    *slot = result;
+                }
+            }
+            // A connect task that panicked: its target is left to connect on first use.
+            Some(Err(_)) => {}
+            None => break,
+        }
+    }
+    results
 }
