@@ -142,7 +142,7 @@ fn utc(ms: u64) -> String {
 }
 
 /// Prints each progress line as `slipway run` shows a deploy job's step.
-struct Printed;
+pub(crate) struct Printed;
 
 impl DeployLog for Printed {
     fn line(&mut self, text: &str) {

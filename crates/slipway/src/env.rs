@@ -93,44 +93,20 @@ pub fn show(args: EnvShowArgs) -> Exit {
         Ok(runtime) => runtime,
         Err(exit) => return exit,
     };
-    let deployer = deployer(&root);
-    let (topology, lb_error) = match runtime.block_on(deployer.topology(&environment, &root)) {
-        Ok(topology) => (topology, None),
-        // HAProxy unreachable (e.g. not started): still show what the state
-        // says, and why the load-balancer column is empty.
-        Err(slipway_deploy::DeployError::Config(error)) if environment.load_balancer.is_some() => {
-            let without_lb = Environment {
-                load_balancer: None,
-                ..environment.clone()
-            };
-            match runtime.block_on(deployer.topology(&without_lb, &root)) {
-                Ok(topology) => (topology, Some(error)),
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    return Exit::Failure;
-                }
-            }
-        }
+    // HAProxy being unreachable is not an error here: each target's HAProxy
+    // column says why.
+    let topology = match runtime.block_on(deployer(&root).topology(&environment, &root)) {
+        Ok(topology) => topology,
         Err(error) => {
             eprintln!("error: {error}");
             return Exit::Failure;
         }
     };
     if args.json {
-        #[derive(Serialize)]
-        struct Shown<'a> {
-            #[serde(flatten)]
-            topology: &'a Topology,
-            load_balancer_error: Option<&'a str>,
-        }
-        let shown = Shown {
-            topology: &topology,
-            load_balancer_error: lb_error.as_deref(),
-        };
-        output::line(serde_json::to_string_pretty(&shown).unwrap_or_default());
+        output::line(serde_json::to_string_pretty(&topology).unwrap_or_default());
         return Exit::Success;
     }
-    for line in render(&environment, &topology, lb_error.as_deref()) {
+    for line in render(&environment, &topology) {
         if !output::line(line) {
             break;
         }
@@ -140,7 +116,7 @@ pub fn show(args: EnvShowArgs) -> Exit {
 
 /// The topology as a table, with the long messages (why a target failed or
 /// is unhealthy) below it.
-fn render(environment: &Environment, topology: &Topology, lb_error: Option<&str>) -> Vec<String> {
+fn render(environment: &Environment, topology: &Topology) -> Vec<String> {
     let mut lines = Vec::new();
     let mut head = format!(
         "environment {} ({}, {} target(s))",
@@ -179,7 +155,7 @@ fn render(environment: &Environment, topology: &Topology, lb_error: Option<&str>
                 .to_owned(),
             word(&target.phase),
             health(target, &mut notes),
-            haproxy(target, &mut notes),
+            haproxy(target),
         ]);
         if let Some(message) = &target.message {
             notes.push(format!("{}: {message}", target.name));
@@ -204,8 +180,23 @@ fn render(environment: &Environment, topology: &Topology, lb_error: Option<&str>
         }
         lines.push(line.trim_end().to_owned());
     }
-    if let Some(error) = lb_error {
-        notes.push(format!("HAProxy: {error}"));
+    // One HAProxy error shared by every target (HAProxy unreachable) is said once.
+    let mut lb_errors: Vec<(&str, Vec<&str>)> = Vec::new();
+    for target in &topology.targets {
+        if let Some(Err(why)) = &target.lb {
+            match lb_errors.iter_mut().find(|(error, _)| error == why) {
+                Some((_, names)) => names.push(&target.name),
+                None => lb_errors.push((why, vec![&target.name])),
+            }
+        }
+    }
+    for (why, names) in lb_errors {
+        let whose = if names.len() == topology.targets.len() && names.len() > 1 {
+            "every target".to_owned()
+        } else {
+            names.join(", ")
+        };
+        notes.push(format!("HAProxy ({whose}): {why}"));
     }
     lines.extend(notes);
     lines
@@ -222,13 +213,11 @@ fn health(target: &TopologyTarget, notes: &mut Vec<String>) -> String {
     }
 }
 
-fn haproxy(target: &TopologyTarget, notes: &mut Vec<String>) -> String {
+/// The HAProxy cell; why it is `unknown` goes below the table (see `render`).
+fn haproxy(target: &TopologyTarget) -> String {
     match &target.lb {
         None => "-".to_owned(),
-        Some(Err(why)) => {
-            notes.push(format!("{}: HAProxy: {why}", target.name));
-            "unknown".to_owned()
-        }
+        Some(Err(_)) => "unknown".to_owned(),
         Some(Ok(server)) => lb_cell(server),
     }
 }
