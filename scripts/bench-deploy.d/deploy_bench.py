@@ -23,6 +23,9 @@ with ControlPersist and pipelining (its fastest settings).
 
 Each round runs both, rotating which goes first; medians and min-max are
 reported, and the ratio Ansible / Slipway (the goal: at least 10x).
+
+scripts/bench-peers runs the same measurement (`measure`, over ssh) for its
+row 5.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -448,39 +452,42 @@ def spread(samples: list[float], digits: int = 3) -> str:
     return f"{bench.median(samples):.{digits}f} s ({min(samples):.{digits}f}–{max(samples):.{digits}f})"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--slipway", required=True, help="the slipway binary")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--connection", choices=["local", "ssh"], default="local")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    slipway = str(Path(args.slipway).resolve())
+@dataclass
+class Measurement:
+    """Seconds per round: Slipway's whole `slipway run`, its deploy job, Ansible's whole run."""
+
+    whole: list[float]
+    job: list[float]
+    ansible: list[float]
+    ansible_version: str
+    took: float
+
+
+def measure(slipway: str, rounds: int, connection: str, keep: bool = False, label: str = "bench-deploy") -> Measurement:
+    """The rolling deploy, both tools, `rounds` interleaved rounds after a warm-up.
+    Raises Unavailable (a tool could not be installed or run, named) or
+    bench.RunFailed (a Slipway run failed). Also row 5 of scripts/bench-peers."""
     root = Path(tempfile.mkdtemp(prefix="slipway-bench-deploy-"))
     root.chmod(0o755)
-    info = bench.machine()
     started = time.monotonic()
     lb = sshds = slipway_side = ansible_side = None
+    whole: list[float] = []
+    job: list[float] = []
+    ansible: list[float] = []
     try:
         ports = [free_port() for _ in range(TARGETS)]
         lb = Haproxy(root, ports)
-        if args.connection == "ssh":
+        if connection == "ssh":
             sshds = Sshds(root / "ssh", TARGETS)
-            for base in ("bench-deploy",):
-                shutil.rmtree(sshds.home / base, ignore_errors=True)
+            shutil.rmtree(sshds.home / "bench-deploy", ignore_errors=True)
         ansible_side = AnsibleSide(root, root / "ansible", lb, sshds)
         slipway_side = SlipwaySide(slipway, root / "slipway", lb, ports, sshds)
-        bench.progress(f"bench-deploy: warm-up round (every target gets a release to replace), {args.connection}")
+        bench.progress(f"{label}: warm-up round (every target gets a release to replace), {connection}")
         slipway_side.deploy(0)
         slipway_side.check(0)
         ansible_side.deploy(0)
         ansible_side.check(0)
-        whole: list[float] = []
-        job: list[float] = []
-        ansible: list[float] = []
-        for round in range(1, args.rounds + 1):
+        for round in range(1, rounds + 1):
             sides = ["slipway", "ansible"] if round % 2 else ["ansible", "slipway"]
             for side in sides:
                 if side == "slipway":
@@ -499,14 +506,8 @@ def main() -> int:
                 if set(states.values()) != {"ready"}:
                     raise bench.RunFailed(f"{side} round {round}: HAProxy servers not all ready: {states}")
             bench.progress(
-                f"bench-deploy: round {round}: slipway {whole[-1]:.3f} s (deploy job {job[-1]:.3f} s), ansible {ansible[-1]:.3f} s"
+                f"{label}: round {round}: slipway {whole[-1]:.3f} s (deploy job {job[-1]:.3f} s), ansible {ansible[-1]:.3f} s"
             )
-    except Unavailable as e:
-        print(f"bench-deploy: could not install or run: {e}", file=sys.stderr)
-        return 2
-    except bench.RunFailed as e:
-        print(f"bench-deploy: {e}", file=sys.stderr)
-        return 1
     finally:
         for side in (slipway_side, ansible_side):
             if side:
@@ -516,28 +517,50 @@ def main() -> int:
         if sshds:
             sshds.stop()
             shutil.rmtree(sshds.home / "bench-deploy", ignore_errors=True)
-        if args.keep:
-            bench.progress(f"bench-deploy: kept {root}")
+        if keep:
+            bench.progress(f"{label}: kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+    return Measurement(whole, job, ansible, ansible_side.version, time.monotonic() - started)
 
-    per_target_ms = bench.median(job) / TARGETS * 1000
-    ratio = bench.median(ansible) / bench.median(whole)
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--slipway", required=True, help="the slipway binary")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--connection", choices=["local", "ssh"], default="local")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    slipway = str(Path(args.slipway).resolve())
+    info = bench.machine()
+    try:
+        m = measure(slipway, args.rounds, args.connection, args.keep)
+    except Unavailable as e:
+        print(f"bench-deploy: could not install or run: {e}", file=sys.stderr)
+        return 2
+    except bench.RunFailed as e:
+        print(f"bench-deploy: {e}", file=sys.stderr)
+        return 1
+
+    per_target_ms = bench.median(m.job) / TARGETS * 1000
+    ratio = bench.median(m.ansible) / bench.median(m.whole)
     command = os.environ.get("BENCH_INVOCATION", "scripts/bench-deploy")
     print(f"# {command}")
-    for key, value in info + [("ansible", ansible_side.version if ansible_side else "?"),
+    for key, value in info + [("ansible", m.ansible_version),
                               ("connection", args.connection), ("rounds", str(args.rounds)),
-                              ("took", f"{time.monotonic() - started:.0f} s")]:
+                              ("took", f"{m.took:.0f} s")]:
         print(f"- {key}: {value}")
     print()
     print(f"rolling deploy of {TARGETS} targets in batches of {BATCH}, install and health instant ({args.connection})")
     print()
     print("| | median (min–max) |")
     print("|---|---|")
-    print(f"| Slipway, whole `slipway run` (build job + deploy job) | {spread(whole)} |")
-    print(f"| Slipway, the deploy job | {spread(job)} |")
+    print(f"| Slipway, whole `slipway run` (build job + deploy job) | {spread(m.whole)} |")
+    print(f"| Slipway, the deploy job | {spread(m.job)} |")
     print(f"| Slipway, deploy job per target | {per_target_ms:.1f} ms (goal < 50 ms): {bench.verdict(per_target_ms < 50)} |")
-    print(f"| Ansible `serial: {BATCH}`, whole `ansible-playbook` | {spread(ansible)} |")
+    print(f"| Ansible `serial: {BATCH}`, whole `ansible-playbook` | {spread(m.ansible)} |")
     print(f"| ratio Ansible / Slipway (whole commands) | {ratio:.1f}× (goal ≥ {GOAL:.0f}×): {bench.verdict(ratio >= GOAL)} |")
     return 0
 

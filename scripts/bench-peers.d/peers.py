@@ -12,7 +12,10 @@ Called by scripts/bench-peers, which builds the release binary first. Python
    before), cold and then fully cached: against turbo;
 4. 1,000 independent `true` jobs: against `make -j2`;
 5. a rolling update of 10 hosts in batches of 2 over SSH against Ansible
-   `serial: 2`: NOT AVAILABLE YET, it needs Slipway's deployment feature.
+   `serial: 2`: the measurement of `scripts/bench-deploy --connection ssh`
+   (scripts/bench-deploy.d/deploy_bench.py's `measure`, called here; it
+   installs ansible-core into its own temporary virtualenv and needs haproxy,
+   sshd and ssh, which scripts/test installs).
 
 Peers are installed into a temporary directory (removed at the end). Each
 round runs every side of a benchmark back to back, rotating which goes first.
@@ -38,20 +41,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "bench.d"))
+sys.path.insert(0, str(HERE.parent / "bench-deploy.d"))
 
 import bench  # noqa: E402  (scripts/bench.d/bench.py: one implementation of the measuring helpers)
 import buildbot_peer  # noqa: E402
+import deploy_bench  # noqa: E402  (scripts/bench-deploy.d: row 5 is bench-deploy's measurement)
 import tools  # noqa: E402
 import workloads  # noqa: E402
 from tools import BUILDBOT, GITLAB_CI_LOCAL, MAKE, TURBO, PeerUnavailable  # noqa: E402
 
 TRIVIAL_JOBS = 50
 WIDE_JOBS = 1000
-ROLLING_UPDATE = "5"
-ROLLING_UPDATE_SKIPPED = (
-    "bench-peers: 5. rolling update of 10 hosts in batches of 2 over SSH vs Ansible `serial: 2`: "
-    "skipped, needs the deployment feature (not built yet)"
-)
+ANSIBLE = "Ansible"
 
 
 @dataclass
@@ -280,6 +281,33 @@ def bench_wide(ctx: Context, number: str) -> None:
         ctx.results.rows.append(Row(title, "`make -j2`", samples["slipway"], samples[MAKE]))
 
 
+def bench_rolling(ctx: Context, number: str) -> None:
+    """Benchmark 5: a rolling update of 10 ssh hosts in batches of 2 vs Ansible
+    `serial: 2`: scripts/bench-deploy's measurement over ssh, not a second
+    implementation. Slipway's sample is the whole `slipway run` (build job +
+    deploy job), Ansible's the whole `ansible-playbook`."""
+    title = f"{number}. rolling update, {deploy_bench.TARGETS} hosts over SSH, batches of {deploy_bench.BATCH}"
+    bench.progress(f"\n[{title}] scripts/bench-deploy --connection ssh --rounds {ctx.rounds} (its measurement, run from here)")
+    try:
+        m = deploy_bench.measure(ctx.slipway, ctx.rounds, "ssh", keep=ctx.keep, label="    bench-deploy")
+    except deploy_bench.Unavailable as failure:
+        reason = str(failure)
+        peer = ANSIBLE if reason.lower().startswith("ansible") else reason.split(":", 1)[0]
+        raise PeerUnavailable(peer, reason) from failure
+    ctx.peers.versions[ANSIBLE] = m.ansible_version
+    per_target_ms = bench.median(m.job) / deploy_bench.TARGETS * 1000
+    ctx.results.rows.append(
+        Row(
+            title,
+            f"Ansible `serial: {deploy_bench.BATCH}`",
+            m.whole,
+            m.ansible,
+            f"Slipway's deploy job alone: {bench.median(m.job):.3f} s, {per_target_ms:.1f} ms a target; "
+            "every round checked: 10 targets serving one digest, 10 service processes, every HAProxy server ready",
+        )
+    )
+
+
 # ---------------------------------------------------------------- driver
 
 
@@ -290,6 +318,7 @@ class Context:
     rounds: int
     peers: tools.Peers
     results: Results
+    keep: bool = False
 
     def usable(self, peer: str) -> bool:
         """Installs the peer on first use; False (and recorded) if it cannot be."""
@@ -313,6 +342,7 @@ BENCHMARKS = {
     "2": ("50-job fan-out vs gitlab-ci-local and Buildbot", lambda ctx: bench_trivial(ctx, workloads.FANOUT, "2")),
     "3": ("100-task graph, cold and cached, vs turbo", lambda ctx: bench_graph(ctx, "3")),
     "4": ("1,000 trivial jobs vs make -j2", lambda ctx: bench_wide(ctx, "4")),
+    "5": ("rolling update of 10 hosts over SSH, batches of 2, vs Ansible serial: 2", lambda ctx: bench_rolling(ctx, "5")),
 }
 
 
@@ -330,9 +360,8 @@ def print_report(command: str, info: list[tuple[str, str]], peers: tools.Peers, 
     table = [[r.benchmark, r.peer, spread(r.slipway), spread(r.theirs), ratio_label(r.ratio())] for r in results.rows]
     versions = [(peer, version) for peer, version in peers.versions.items()]
     notes = [f"*{r.benchmark}*: {r.note}" for r in results.rows if r.note]
-    pending = [["5. rolling update, 10 hosts, batches of 2", "Ansible `serial: 2`", "—", "—", "not available yet (needs deployments)"]]
     extra = [v for v in versions if v not in info]
-    bench.print_tables(command, info + extra, headers, table, notes, list(results.failures), pending)
+    bench.print_tables(command, info + extra, headers, table, notes, list(results.failures))
 
 
 def main() -> int:
@@ -340,19 +369,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"benchmarks for --only:\n{listing}\n  {ROLLING_UPDATE}. rolling update over SSH vs Ansible: "
-        "not available yet (needs deployments); skipped with a message",
+        epilog=f"benchmarks for --only:\n{listing}",
     )
     parser.add_argument("--slipway", required=True, help="the slipway binary to measure")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each benchmark (default 3)")
-    parser.add_argument("--only", default="1,2,3,4,5", help="which benchmarks, e.g. 1,4 (default all)")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="which benchmarks, e.g. 1,4 or 5 (default all)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (peers and workloads)")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be positive")
     chosen = {part.strip() for part in args.only.split(",") if part.strip()}
-    if not chosen <= set(BENCHMARKS) | {ROLLING_UPDATE}:
-        parser.error(f"--only takes a list of {', '.join(BENCHMARKS)} and {ROLLING_UPDATE}")
+    if not chosen <= set(BENCHMARKS):
+        parser.error(f"--only takes a list of {', '.join(BENCHMARKS)}")
     slipway = str(Path(args.slipway).resolve())
     if not os.access(slipway, os.X_OK):
         parser.error(f"{slipway} is not an executable (did the build fail?)")
@@ -366,7 +394,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="slipway-bench-peers-"))
     peers = tools.Peers(root=root, env=tools.base_env(root), versions={})
     results = Results()
-    ctx = Context(slipway, root, args.rounds, peers, results)
+    ctx = Context(slipway, root, args.rounds, peers, results, keep=args.keep)
     started = time.perf_counter()
     try:
         for number, (_, run) in BENCHMARKS.items():
@@ -379,8 +407,6 @@ def main() -> int:
                     results.slipway_failed = True
                 except PeerUnavailable as failure:
                     results.peer_failed(failure)
-        if ROLLING_UPDATE in chosen:
-            bench.progress(ROLLING_UPDATE_SKIPPED)
     finally:
         if args.keep:
             bench.progress(f"bench-peers: peers and workloads kept in {root}")
@@ -388,8 +414,6 @@ def main() -> int:
             shutil.rmtree(root, ignore_errors=True)
     bench.progress(f"\nbench-peers: done in {time.perf_counter() - started:.0f} s")
     print_report(command, info, peers, results)
-    if ROLLING_UPDATE in chosen:
-        print(ROLLING_UPDATE_SKIPPED)
     if results.failed_peers:
         print(f"bench-peers: could not install or run: {', '.join(results.failed_peers)}", file=sys.stderr)
         return 2
