@@ -141,6 +141,8 @@ pub(crate) async fn compare<F: Fetch>(
                 .metrics
                 .iter()
                 .filter(|m| m.classification != slipway_judge::Classification::Pass)
+                // A failed critical metric is already the verdict's reason.
+                .filter(|m| !verdict.reason.contains(&format!("{:?}", m.name)))
                 .map(|m| format!("{:?} is {}: {}", m.name, m.classification, m.reason))
                 .collect();
             let reason = if failing.is_empty() {

@@ -69,7 +69,7 @@ fn canary_config(address: String) -> VerifyConfig {
 /// Two baseline targets (v1), one canary (v2, with `canary_flags`), Prometheus scraping them,
 /// load on each, and 8 s of samples; then both judges.
 async fn canary_verification(canary_flags: &[&str]) -> Verification {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = support::tsdb_tempdir();
     let baseline = [
         Demo::start(dir.path(), "v1", &[]).await,
         Demo::start(dir.path(), "v1", &[]).await,
@@ -146,7 +146,7 @@ async fn a_canary_failing_five_percent_fails_each_judge_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_baseline_comparison_alone_fails_a_canary_failing_five_percent() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = support::tsdb_tempdir();
     let baseline = Demo::start(dir.path(), "v1", &[]).await;
     let canary = Demo::start(dir.path(), "v2", &["--error-rate", "0.05"]).await;
     let prometheus = Prometheus::start(dir.path(), &[baseline.instance(), canary.instance()]).await;
@@ -226,7 +226,7 @@ fn bad_input_config(address: String, query: &str, consecutive_error_limit: u32) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_have_defined_outcomes() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = support::tsdb_tempdir();
     let demo = Demo::start(dir.path(), "v1", &[]).await;
     let prometheus = Prometheus::start(dir.path(), &[demo.instance()]).await;
     let load = Load::start(&[demo.port]);
@@ -347,7 +347,7 @@ async fn bad_inputs_have_defined_outcomes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_judge_on_data_loaded_with_promtool() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = support::tsdb_tempdir();
     // 30 samples 10 s apart, an hour ago: latency 100-106 ms on the baseline, 150-154 ms on the
     // canary; errors the same on both.
     let start = (std::time::SystemTime::now()

@@ -21,6 +21,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep};
 
+/// A temporary directory for a test's Prometheus: in /dev/shm when there is one, since a TSDB
+/// is throwaway and its chunk writer preallocates 512 MiB segments (promtool's blocks too).
+pub fn tsdb_tempdir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let made = if shm.is_dir() {
+        tempfile::Builder::new()
+            .prefix("slipway-verify-")
+            .tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    };
+    made.expect("temp dir")
+}
+
 pub fn free_port() -> u16 {
     let listener = StdListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr").port()
