@@ -13,7 +13,7 @@
 //!   that reason; a delivery is never dropped silently.
 //! - [`checkout`] (or [`Mirror::checkout`]) makes a fresh, detached working tree of one commit
 //!   for a job's workspace, as a separate repository (`clone --shared`, then `checkout`).
-//!   [`Mirror::add_worktree`] does it in one git process (`worktree add --detach`), attached
+//!   [`Mirror::add_worktree`] does it in one git process (a `read-tree` into a working tree), attached
 //!   to the mirror; [`Mirror::remove_worktree`] removes it without running git.
 //! - [`Mirror::fetch_commit`] fetches one commit by id (falling back to [`Mirror::fetch`]);
 //!   fetches skip git's automatic maintenance, which [`Mirror::maintain`] runs instead when

@@ -96,6 +96,12 @@ async fn a_worktree_is_a_detached_checkout_and_is_removed_without_a_trace() {
     assert_eq!(git(&dest, &["log", "--format=%s"]), "wanted");
     let records = mirror.dir().join("worktrees");
     assert_eq!(std::fs::read_dir(&records).unwrap().count(), 1);
+    // Git itself knows it as a working tree of the mirror, unlocked.
+    let listed = git(mirror.dir(), &["worktree", "list", "--porcelain"]);
+    let dest_line = format!("worktree {}", dest.display());
+    assert!(listed.lines().any(|l| l == dest_line), "{listed}");
+    assert!(!listed.contains("locked"), "{listed}");
+    assert!(git(&dest, &["status"]).contains("nothing to commit"));
 
     // A used destination is refused and left alone.
     assert!(matches!(
@@ -117,6 +123,49 @@ async fn a_worktree_is_a_detached_checkout_and_is_removed_without_a_trace() {
             .count(),
         1,
         "only the mirror itself"
+    );
+}
+
+#[tokio::test]
+async fn a_moved_worktree_stays_clean_and_is_removed_from_its_new_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::new(tmp.path());
+    let head = origin.commit(&[("a", Some("1")), ("d/b", Some("2"))], "first");
+    let mirror = Mirror::open_or_clone(&origin.url(), &tmp.path().join("m"))
+        .await
+        .unwrap();
+    let (from, to) = (tmp.path().join("prepared"), tmp.path().join("jobs-7"));
+    mirror.add_worktree(&head, &from).await.unwrap();
+    mirror.move_worktree(&from, &to).await.unwrap();
+    assert!(!from.exists());
+    assert_eq!(git(&to, &["rev-parse", "HEAD"]), head);
+    assert_eq!(
+        git(&to, &["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
+    let listed = git(mirror.dir(), &["worktree", "list", "--porcelain"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l == format!("worktree {}", to.display())),
+        "{listed}"
+    );
+    // Git's own prune keeps it (its record points at the new place).
+    mirror.prune_worktrees().await.unwrap();
+    assert_eq!(git(&to, &["rev-parse", "HEAD"]), head);
+    // Not onto an existing directory, and not a directory that is no working tree.
+    let other = tmp.path().join("other");
+    mirror.add_worktree(&head, &other).await.unwrap();
+    assert!(matches!(
+        mirror.move_worktree(&other, &to).await,
+        Err(GitError::DestinationNotEmpty { .. })
+    ));
+    assert!(mirror.move_worktree(&from, &other.join("x")).await.is_err());
+    mirror.remove_worktree(&to).await.unwrap();
+    mirror.remove_worktree(&other).await.unwrap();
+    assert_eq!(
+        std::fs::read_dir(mirror.dir().join("worktrees")).map_or(0, |d| d.count()),
+        0
     );
 }
 
