@@ -63,7 +63,9 @@ pub struct RunRequest {
     pub tag: Option<String>,
     /// The commit built; `None` only when it could not be determined at all.
     pub commit: Option<String>,
-    /// The run's `git` context: event, branch or tag, sha, changed paths (empty when unknown).
+    /// The run's `git` context: event, branch or tag, sha, changed paths (empty when unknown,
+    /// and for a webhook delivery also when no `paths:`/`paths-ignore:` filter of its trigger
+    /// needs them).
     pub git: GitInfo,
     /// Manual inputs, typed and with defaults filled (empty for other triggers).
     pub inputs: Map<String, Value>,

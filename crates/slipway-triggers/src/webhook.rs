@@ -238,13 +238,14 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
 
 /// A branch (`push`) or tag (`tag`) push.
 ///
-/// The pipeline is read and the changed paths computed at the same time (three git processes,
-/// two of them in sequence), without asking first whether the mirror holds the commit: reading
-/// the pipeline says so.
+/// The pipeline is read first, without asking whether the mirror holds the commit (reading
+/// says so); the changed paths (two more git processes) are computed only when its `on.push`
+/// filter has `paths:` or `paths-ignore:`, the only thing that uses them here (the server
+/// does not pass them on to runs).
 async fn push_decision(project_id: i64, synced: &Synced, push: &Push, trigger: &str) -> Decision {
     let sha = push.after.as_str();
     let (branch, tag) = (push.branch.clone(), push.tag.clone());
-    let failed = |changed, why| {
+    let failed = |why| {
         let reason = format!("{trigger} of {}", push.ref_name);
         Decision::Start(Box::new(RunRequest::new(
             project_id,
@@ -252,26 +253,27 @@ async fn push_decision(project_id: i64, synced: &Synced, push: &Push, trigger: &
             branch.clone(),
             tag.clone(),
             sha,
-            changed,
+            None,
             Err(why),
             reason,
         )))
     };
     let Some(mirror) = synced.mirror.as_deref() else {
-        return failed(None, synced.not_fetched(sha));
+        return failed(synced.not_fetched(sha));
     };
-    let (read, changed) = tokio::join!(
-        read_pipeline_at(mirror, sha),
-        mirror.changed_paths(&push.before, sha)
-    );
-    let changed = match changed {
-        Ok(Some(changed)) if !changed.truncated => Some(changed.paths),
-        _ => None,
-    };
-    let (source, pipeline) = match read {
+    let (source, pipeline) = match read_pipeline_at(mirror, sha).await {
         Ok(found) => found,
-        Err(Unreadable::CommitNotFound) => return failed(None, synced.missing(mirror, sha)),
-        Err(Unreadable::Reason(why)) => return failed(changed, why),
+        Err(Unreadable::CommitNotFound) => return failed(synced.missing(mirror, sha)),
+        Err(Unreadable::Reason(why)) => return failed(why),
+    };
+    let changed = match &branch {
+        Some(_) if filters_paths(pipeline.on.push.as_ref()) => {
+            match mirror.changed_paths(&push.before, sha).await {
+                Ok(Some(changed)) if !changed.truncated => Some(changed.paths),
+                _ => None,
+            }
+        }
+        _ => None,
     };
     let verdict = match (&branch, &tag) {
         (Some(branch), _) => pipeline.on.matches(&TriggerEvent::Push {
@@ -336,19 +338,24 @@ async fn pull_request_decision(project_id: i64, synced: &Synced, pr: &PullReques
             return request(None, Err(why), format!("pull request #{}", pr.number));
         }
     };
-    // The paths of the pull request are those since the target branch, when the head still
-    // descends from its tip; otherwise unknown, and path filters pass (as on GitHub).
-    let target = format!("refs/heads/{}", pr.target_branch);
-    let changed = match mirror.resolve(&target).await {
-        Ok(Some(base)) => match mirror.changed_paths(&base, sha).await {
-            Ok(Some(changed)) if !changed.truncated => Some(changed.paths),
-            _ => None,
-        },
-        _ => None,
-    };
     let (source, pipeline) = match read_pipeline(mirror, sha).await {
         Ok(found) => found,
-        Err(why) => return request(changed, Err(why), format!("pull request #{}", pr.number)),
+        Err(why) => return request(None, Err(why), format!("pull request #{}", pr.number)),
+    };
+    // The paths of the pull request are those since the target branch, when the head still
+    // descends from its tip; otherwise unknown, and path filters pass (as on GitHub). Only
+    // computed when a filter uses them.
+    let changed = if filters_paths(pipeline.on.pull_request.as_ref()) {
+        let target = format!("refs/heads/{}", pr.target_branch);
+        match mirror.resolve(&target).await {
+            Ok(Some(base)) => match mirror.changed_paths(&base, sha).await {
+                Ok(Some(changed)) if !changed.truncated => Some(changed.paths),
+                _ => None,
+            },
+            _ => None,
+        }
+    } else {
+        None
     };
     let verdict = pipeline.on.matches(&TriggerEvent::PullRequest {
         target_branch: &pr.target_branch,
@@ -358,6 +365,11 @@ async fn pull_request_decision(project_id: i64, synced: &Synced, pr: &PullReques
         return Decision::Ignore(verdict.reason);
     }
     request(changed, Ok(source), verdict.reason)
+}
+
+/// Whether a trigger's filter looks at changed paths.
+fn filters_paths(filter: Option<&slipway_spec::RefFilter>) -> bool {
+    filter.is_some_and(|f| !f.paths.is_empty() || !f.paths_ignore.is_empty())
 }
 
 impl RunRequest {

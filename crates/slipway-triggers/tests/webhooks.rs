@@ -131,7 +131,8 @@ async fn github_push_signed_starts_a_run_tampered_or_unsigned_does_not() {
     assert_eq!(request.trigger, "push");
     assert_eq!(request.branch.as_deref(), Some("master"));
     assert_eq!(request.commit.as_deref(), Some(second.as_str()));
-    assert_eq!(request.git.changed_paths, vec!["src/main.rs"]);
+    // No `paths:` filter: the changed paths are not computed.
+    assert!(request.git.changed_paths.is_empty());
     assert!(request.pipeline.is_ok(), "{:?}", request.pipeline);
 
     // Every delivery is in the store's log, newest first.
@@ -159,6 +160,49 @@ async fn github_push_signed_starts_a_run_tampered_or_unsigned_does_not() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn changed_paths_are_computed_when_a_paths_filter_needs_them() {
+    let Some(dir) = conformance_dir() else { return };
+    for (on, started) in [
+        (
+            "  push:\n    branches: [master]\n    paths: ['src/**']",
+            true,
+        ),
+        (
+            "  push:\n    branches: [master]\n    paths-ignore: ['src/**']",
+            false,
+        ),
+    ] {
+        let (f, first, second) = fixture(on).await;
+        let url = f.origin.url();
+        let body = payload(
+            &dir,
+            "go-scm/github/push.json",
+            &[
+                (GH_PUSH_BEFORE, &first),
+                (GH_PUSH_AFTER, &second),
+                (GH_CLONE, &url),
+            ],
+        );
+        let (status, answer) = f
+            .triggers
+            .webhook(Forge::GitHub, "demo", &github("push", &body), &body)
+            .await;
+        assert_eq!(status, 202, "{answer:?}");
+        let requests = f.recorder.taken();
+        if started {
+            assert_eq!(answer.result, "started", "{answer:?}");
+            let [request] = requests.as_slice() else {
+                panic!("one request expected: {requests:?}");
+            };
+            assert_eq!(request.git.changed_paths, vec!["src/main.rs"]);
+        } else {
+            assert_eq!(answer.result, "ignored", "{answer:?}");
+            assert!(requests.is_empty(), "{requests:?}");
+        }
+    }
 }
 
 #[tokio::test]
