@@ -14,19 +14,27 @@ use slipway_engine::ports::DeployerHandle;
 use slipway_engine::records::{CacheStatus, JobResult};
 use slipway_engine::{JobOutcome, Plan, RunContext, RunOptions, Silent, run_job};
 use slipway_exec::{AnyExecutor, DockerConfig, LocalConfig};
-use slipway_git::Mirror;
+use slipway_git::{GitError, Mirror};
 use slipway_store::FileStore;
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::client::{Api, CallError};
 use crate::job_store::{JobStore, Upload};
+use crate::prepared::{Prepared, Tree, discard};
 use crate::retry::retrying;
 use crate::transfer::{download_artifacts, upload_artifacts};
 use crate::uploader::{Delivery, Uploader};
 
 /// A mirror's place in [`AgentShared::mirrors`]: its lock, and the mirror
 /// once opened.
-pub(crate) type MirrorSlot = Arc<Mutex<Option<Arc<Mirror>>>>;
+pub(crate) type MirrorSlot = Arc<Mutex<Option<OpenMirror>>>;
+
+/// An opened mirror, and the last commit known to be in it (fetched or
+/// found there), which the next job of that commit need not look up.
+pub(crate) struct OpenMirror {
+    mirror: Arc<Mirror>,
+    ready: Option<String>,
+}
 
 /// What every job of one agent shares.
 pub(crate) struct AgentShared {
@@ -41,6 +49,8 @@ pub(crate) struct AgentShared {
     /// The commit of the last prefetch hint, while its fetch runs or once
     /// it succeeded (sent with every claim).
     pub(crate) prefetched: std::sync::Mutex<Option<String>>,
+    /// The checkout made ahead after a prefetch hint.
+    pub(crate) prepared: Prepared,
     /// Turns true when the agent stops waiting for an unreachable server.
     pub(crate) abandon: watch::Receiver<bool>,
 }
@@ -58,11 +68,25 @@ impl AgentShared {
     }
 }
 
-/// Fetches a hinted commit into its mirror, so that the job that likely
-/// follows finds it there. Failing only forgets the hint.
+/// Fetches a hinted commit into its mirror and checks it out ahead of its
+/// job (`prepared.rs`), so that the job that likely follows finds both
+/// done. Failing only forgets the hint.
 pub(crate) async fn prefetch(shared: Arc<AgentShared>, hint: PrefetchHint) {
-    match mirror_with_commit(&shared, &hint.repo_url, &hint.commit).await {
-        Ok(_) => tracing::debug!(commit = %hint.commit, "prefetched"),
+    let Some((mut tree, dir, replaced)) =
+        shared
+            .prepared
+            .begin(&shared.work_dir.join("jobs"), &hint.repo_url, &hint.commit)
+    else {
+        return;
+    };
+    match mirror_with_commit(&shared, &hint.repo_url, &hint.commit, Trust::Ready).await {
+        Ok(mirror) => match mirror.add_worktree(&hint.commit, &dir).await {
+            Ok(()) => *tree = Some(Tree { dir, mirror }),
+            Err(error) => {
+                tracing::info!(commit = %hint.commit, "could not check a hinted commit out: {error}");
+                let _ = mirror.remove_worktree(&dir).await;
+            }
+        },
         Err(error) => {
             tracing::info!(commit = %hint.commit, "prefetch hint not followed: {error}");
             if let Ok(mut prefetched) = shared.prefetched.lock()
@@ -71,6 +95,10 @@ pub(crate) async fn prefetch(shared: Arc<AgentShared>, hint: PrefetchHint) {
                 *prefetched = None;
             }
         }
+    }
+    drop(tree);
+    if let Some(old) = replaced {
+        discard(old).await;
     }
 }
 
@@ -171,7 +199,14 @@ async fn execute(
     cancel: watch::Receiver<bool>,
 ) -> JobOutcome {
     let started = Instant::now();
-    let mirror = match mirror_with_commit(shared, &assignment.repo_url, &assignment.commit).await {
+    let mirror = match mirror_with_commit(
+        shared,
+        &assignment.repo_url,
+        &assignment.commit,
+        Trust::Ready,
+    )
+    .await
+    {
         Ok(mirror) => mirror,
         Err(error) => return failed(error, started),
     };
@@ -232,9 +267,41 @@ async fn execute(
         return failed(error, started);
     }
     // The job's workspace: a working tree of the commit attached to the
-    // mirror (one git process; see slipway-git's `add_worktree`), removed
-    // with its record in the mirror when the job is done.
-    if let Err(error) = mirror.add_worktree(&assignment.commit, jobs_dir).await {
+    // mirror (one git process; see slipway-git's `add_worktree`, or none
+    // when it was prepared after a hint), removed with its record in the
+    // mirror when the job is done.
+    let mut checkout = match shared
+        .prepared
+        .take(&assignment.repo_url, &assignment.commit)
+        .await
+    {
+        // Checked out ahead after a prefetch hint: moved into place.
+        Some(tree) => match mirror.move_worktree(&tree.dir, jobs_dir).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                tracing::warn!("cannot use the prepared checkout: {error}");
+                let _ = tree.mirror.remove_worktree(&tree.dir).await;
+                mirror.add_worktree(&assignment.commit, jobs_dir).await
+            }
+        },
+        None => mirror.add_worktree(&assignment.commit, jobs_dir).await,
+    };
+    if let Err(GitError::CommitNotFound { .. }) = checkout {
+        // Known to be there, yet gone (a step's `git gc` in the shared
+        // mirror?): look it up and fetch it again, once.
+        checkout = match mirror_with_commit(
+            shared,
+            &assignment.repo_url,
+            &assignment.commit,
+            Trust::LookUp,
+        )
+        .await
+        {
+            Ok(mirror) => mirror.add_worktree(&assignment.commit, jobs_dir).await,
+            Err(error) => return failed(error, started),
+        };
+    }
+    if let Err(error) = checkout {
         return failed(format!("could not check out the commit: {error}"), started);
     }
     // A fresh executor per job, working in that checkout. Docker, if the
@@ -274,14 +341,25 @@ async fn execute(
     outcome
 }
 
+/// Whether [`mirror_with_commit`] may skip looking the commit up when it is
+/// the mirror's last known one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    Ready,
+    LookUp,
+}
+
 /// The mirror of `url` in the agent's work directory, with `commit` fetched
-/// into it (by id) when it does not hold it yet. Opened once per agent
+/// into it (by id) when it does not hold it yet; with [`Trust::Ready`] the
+/// commit last fetched or found there is not looked up again (no `git`
+/// process). Opened once per agent
 /// process: the first opening also forgets checkouts a previous agent
 /// process left attached to it.
 async fn mirror_with_commit(
     shared: &AgentShared,
     url: &str,
     commit: &str,
+    trust: Trust,
 ) -> Result<Arc<Mirror>, String> {
     let hash = blake3::hash(url.as_bytes()).to_hex();
     let dir = shared
@@ -297,7 +375,11 @@ async fn mirror_with_commit(
     };
     let mut opened = slot.clone().lock_owned().await;
     let mirror = match &*opened {
-        Some(mirror) => mirror.clone(),
+        // Just fetched or found by the previous job or prefetch: no look-up.
+        Some(open) if trust == Trust::Ready && open.ready.as_deref() == Some(commit) => {
+            return Ok(open.mirror.clone());
+        }
+        Some(open) => open.mirror.clone(),
         None => {
             let mirror = Mirror::open_or_clone(url, &dir)
                 .await
@@ -308,26 +390,28 @@ async fn mirror_with_commit(
                 tracing::warn!("cannot prune old checkouts of {}: {e}", mirror.shown_url());
             }
             let mirror = Arc::new(mirror);
-            *opened = Some(mirror.clone());
+            *opened = Some(OpenMirror {
+                mirror: mirror.clone(),
+                ready: None,
+            });
             mirror
         }
     };
     let present = match mirror.has_commit(commit).await {
-        Ok(true) => return Ok(mirror),
-        Ok(false) => Ok(false),
-        Err(e) => Err(e.to_string()),
-    };
-    let fetched = match present {
-        Ok(_) => mirror
+        Ok(true) => Ok(true),
+        Ok(false) => mirror
             .fetch_commit(commit)
             .await
             .map_err(|e| format!("could not fetch the repository: {e}")),
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
     };
-    if fetched.is_err() {
+    match (&present, opened.as_mut()) {
+        (Ok(true), Some(open)) => open.ready = Some(commit.to_string()),
         // The directory may be gone or damaged: the next job opens it anew.
-        *opened = None;
-    } else if mirror.maintenance_due() {
+        (Err(_), _) => *opened = None,
+        _ => {}
+    }
+    if present.is_ok() && mirror.maintenance_due() {
         // Git's housekeeping, which fetches skip, after this job has what it
         // needs: the task holds the mirror's lock, so no fetch runs meanwhile.
         let maintained = mirror.clone();
@@ -338,7 +422,7 @@ async fn mirror_with_commit(
             }
         });
     }
-    if fetched? {
+    if present? {
         Ok(mirror)
     } else {
         Err(format!(

@@ -18,8 +18,10 @@
 //! commit (202 [`slipway_api::PrefetchHint`]) before the run exists. The
 //! agent starts fetching it into the mirror in the background and claims
 //! again at once, naming the commit (`prefetched`), so the server prefers
-//! it for that commit's job and the fetch overlaps the server's own. A
-//! failed prefetch only clears that name; the job fetches as usual.
+//! it for that commit's job and the fetch overlaps the server's own. The
+//! commit is then checked out ahead (`prepared.rs`); its job moves that
+//! tree into place. A failed prefetch only clears that name; the job
+//! fetches and checks out as usual.
 //!
 //! **A job** (`job.rs`): a bare mirror of the repository under
 //! `work_dir/mirrors/<hash of URL>` (opened once per agent process; the
@@ -59,6 +61,7 @@
 mod client;
 mod job;
 mod job_store;
+mod prepared;
 mod retry;
 mod transfer;
 mod uploader;
@@ -183,6 +186,7 @@ pub async fn run(
         files: Arc::new(files),
         mirrors: std::sync::Mutex::new(HashMap::new()),
         prefetched: std::sync::Mutex::new(None),
+        prepared: Default::default(),
         abandon: abandon_rx,
     });
     let capacity = config.capacity.max(1);

@@ -1054,6 +1054,11 @@ async fn a_hinted_commit_is_fetched_and_named_in_the_next_claims() {
     );
     assert_eq!(lines_of(&fixture, 3), vec![(0, repo.commit.clone())]);
     agent.stop().await;
+    // The checkout made ahead became the job's (nothing prepared is left).
+    let left: Vec<_> = std::fs::read_dir(work.join("jobs"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .collect();
+    assert!(left.is_empty(), "checkouts left behind: {left:?}");
     server.abort();
 }
 
