@@ -316,12 +316,13 @@ async fn scalar_conditions_and_templates() {
     m.failure_condition = Some("result > 0.05".to_owned());
     let rendered = r#"errors{version="v2",role="canary",i=~"127\\.0\\.0\\.1:8002"}[1s]"#;
     let script = Script::default().instant(rendered, vec![Ok(MetricValue::Scalar(0.001))]);
-    let (v, _) = analyse(vec![m.clone()], script).await;
+    let (v, sent) = analyse(vec![m.clone()], script).await;
     assert_eq!(v.phase, Phase::Successful, "{v}");
     assert_eq!(
         v.thresholds.as_ref().expect("ran").metrics[0].query.text,
         rendered
     );
+    assert_eq!(sent, [rendered]);
 
     m.role = Role::Baseline;
     let rendered = r#"errors{version="v1",role="baseline",i=~"127\\.0\\.0\\.1:8001"}[1s]"#;
