@@ -32,6 +32,15 @@ use crate::livelogs::LogHub;
 use crate::metrics::Metrics;
 use crate::queue::{PendingJob, Queue};
 
+/// A run's pipeline as [`Runs::create`] just stored it, handed to its
+/// driver so that it is neither read back nor parsed again.
+struct Loaded {
+    file: String,
+    source: String,
+    /// Parsed, or why it is not valid (the run fails with that).
+    pipeline: Result<Arc<Pipeline>, String>,
+}
+
 /// How many jobs of one run may wait for agents at once.
 const RUN_PARALLELISM: usize = 256;
 
@@ -94,7 +103,16 @@ impl Runs {
         match pipeline {
             Ok((file, source)) => {
                 self.store.set_run_pipeline(run.id, &file, &source).await?;
-                self.start(run.clone()).await;
+                // Handed to the driver as it is: not read back and parsed again.
+                let pipeline = slipway_spec::parse_pipeline(&source, &file)
+                    .map(Arc::new)
+                    .map_err(|d| format!("{file} is not valid:\n{}", d.render(&source, false)));
+                let loaded = Loaded {
+                    file,
+                    source,
+                    pipeline,
+                };
+                self.start_with(run.clone(), Some(loaded)).await;
                 Ok(run)
             }
             Err(reason) => {
@@ -107,7 +125,12 @@ impl Runs {
 
     /// Starts driving `run`, or queues it behind its concurrency group.
     pub async fn start(self: &Arc<Self>, run: Run) {
-        let group = match self.concurrency_group(&run).await {
+        self.start_with(run, None).await;
+    }
+
+    /// [`Runs::start`], with the pipeline of a run just created.
+    async fn start_with(self: &Arc<Self>, run: Run, loaded: Option<Loaded>) {
+        let group = match self.concurrency_group(&run, loaded.as_ref()).await {
             Ok(group) => group,
             Err(reason) => {
                 self.fail(run.id, &reason).await;
@@ -137,7 +160,7 @@ impl Runs {
             self.cancel_with(old, &reason).await;
         }
         if drive_now {
-            self.spawn_driver(run);
+            self.spawn_driver(run, loaded);
         } else if let Some(ahead) = self.first_in_group(run.id) {
             let reason = format!("waiting for run id {ahead} of its concurrency group");
             let _ = self
@@ -154,17 +177,32 @@ impl Runs {
     }
 
     /// The rendered `concurrency.group` of the run's pipeline, if any.
-    async fn concurrency_group(&self, run: &Run) -> Result<Option<(String, bool)>, String> {
-        let Some((file, source)) = self
-            .store
-            .run_pipeline(run.id)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(None);
-        };
-        let Ok(pipeline) = slipway_spec::parse_pipeline(&source, &file) else {
-            return Ok(None);
+    async fn concurrency_group(
+        &self,
+        run: &Run,
+        loaded: Option<&Loaded>,
+    ) -> Result<Option<(String, bool)>, String> {
+        let read;
+        let pipeline = match loaded {
+            Some(loaded) => match &loaded.pipeline {
+                Ok(pipeline) => pipeline.as_ref(),
+                Err(_) => return Ok(None),
+            },
+            None => {
+                let Some((file, source)) = self
+                    .store
+                    .run_pipeline(run.id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                else {
+                    return Ok(None);
+                };
+                let Ok(pipeline) = slipway_spec::parse_pipeline(&source, &file) else {
+                    return Ok(None);
+                };
+                read = pipeline;
+                &read
+            }
         };
         let Some(concurrency) = &pipeline.concurrency else {
             return Ok(None);
@@ -184,7 +222,7 @@ impl Runs {
         )))
     }
 
-    fn spawn_driver(self: &Arc<Self>, run: Run) {
+    fn spawn_driver(self: &Arc<Self>, run: Run, loaded: Option<Loaded>) {
         let (cancel_tx, cancel_rx) = watch::channel(false);
         if let Ok(mut active) = self.active.lock() {
             active.running.insert(run.id, cancel_tx);
@@ -192,7 +230,7 @@ impl Runs {
         let runs = self.clone();
         tokio::spawn(async move {
             let run_id = run.id;
-            if let Err(reason) = runs.drive(&run, cancel_rx).await {
+            if let Err(reason) = runs.drive(&run, cancel_rx, loaded).await {
                 runs.fail(run_id, &reason).await;
             }
             runs.logs.finish_run(run_id);
@@ -236,28 +274,45 @@ impl Runs {
             if run.status.is_final() {
                 return;
             }
-            self.spawn_driver(run);
+            self.spawn_driver(run, None);
         }
     }
 
-    async fn drive(&self, run: &Run, cancel: CancelSignal) -> Result<(), String> {
-        let (file, source) = self
-            .store
-            .run_pipeline(run.id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the run's pipeline text was not stored")?;
-        let pipeline = slipway_spec::parse_pipeline(&source, &file)
-            .map_err(|d| format!("{file} is not valid:\n{}", d.render(&source, false)))?;
+    /// Drives `run` to its end. `loaded` is the pipeline of a run just
+    /// created, which has no records yet; otherwise both are read.
+    async fn drive(
+        &self,
+        run: &Run,
+        cancel: CancelSignal,
+        loaded: Option<Loaded>,
+    ) -> Result<(), String> {
+        let created = loaded.is_some();
+        let (file, source, pipeline) = match loaded {
+            Some(loaded) => (loaded.file, loaded.source, loaded.pipeline?),
+            None => {
+                let (file, source) = self
+                    .store
+                    .run_pipeline(run.id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or("the run's pipeline text was not stored")?;
+                let pipeline = slipway_spec::parse_pipeline(&source, &file)
+                    .map_err(|d| format!("{file} is not valid:\n{}", d.render(&source, false)))?;
+                (file, source, Arc::new(pipeline))
+            }
+        };
         let plan = Plan::new(&pipeline);
-        let records: Vec<Record> = self
-            .store
-            .records(run.id, 0)
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|r| r.record)
-            .collect();
+        let records: Vec<Record> = if created {
+            Vec::new()
+        } else {
+            self.store
+                .records(run.id, 0)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|r| r.record)
+                .collect()
+        };
         let secrets = self
             .store
             .secrets(run.project_id)
@@ -312,7 +367,7 @@ impl Runs {
             store,
             launcher,
             Arc::new(Silent),
-            Arc::new(pipeline),
+            pipeline,
             plan,
             options,
             start,
