@@ -40,7 +40,8 @@ pub struct Side {
 /// How substituted values are escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Escape {
-    /// Inside a PromQL double-quoted string. `{{target}}` becomes a regular expression matching
+    /// Inside a PromQL double-quoted string (write the variables between `"`; single quotes
+    /// and backticks are not escaped for). `{{target}}` becomes a regular expression matching
     /// exactly the side's targets (`a\\.b|c\\.d`): write `instance=~"{{target}}"`.
     PromQl,
     /// Percent-encoded for a URL; several targets are joined by `,`.
@@ -152,8 +153,6 @@ fn push_value(out: &mut String, value: &str, escape: Escape) {
                 match c {
                     '\\' => out.push_str("\\\\"),
                     '"' => out.push_str("\\\""),
-                    '\'' => out.push_str("\\'"),
-                    '`' => out.push_str("\\`"),
                     '\n' => out.push_str("\\n"),
                     c => out.push(c),
                 }
@@ -205,7 +204,7 @@ mod tests {
         );
         assert_eq!(
             text.as_deref(),
-            Ok(r#"x{instance=~"127\\.0\\.0\\.1:81|b\'s",version="v2\"x",role="canary"}[5s]"#)
+            Ok(r#"x{instance=~"127\\.0\\.0\\.1:81|b's",version="v2\"x",role="canary"}[5s]"#)
         );
     }
 

@@ -343,6 +343,19 @@ async fn bad_inputs_have_defined_outcomes() {
         "{}",
         metric.message
     );
+
+    // The comparison with Prometheus down: Error, naming the metric and the address.
+    let report = verifier
+        .compare(&scope, window, &mut cancel)
+        .await
+        .expect("ran");
+    assert_eq!(report.phase, Phase::Error, "{}", report.reason);
+    assert!(report.verdict.is_none());
+    assert!(
+        report.reason.contains("metric \"probe\"") && report.reason.contains(&address),
+        "{}",
+        report.reason
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
