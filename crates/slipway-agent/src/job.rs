@@ -168,6 +168,26 @@ pub(crate) async fn run_assignment(
     }
 }
 
+/// A project name as one directory name (the server's names are already
+/// safe; anything else is replaced rather than trusted).
+fn path_component(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.is_empty() || safe.starts_with('.') {
+        format!("_{safe}")
+    } else {
+        safe
+    }
+}
+
 fn failed(error: String, started: Instant) -> JobOutcome {
     JobOutcome {
         result: JobResult::Failure,
@@ -257,8 +277,13 @@ async fn execute(
         inputs: assignment.inputs,
         git: assignment.git,
         restore_artifacts: true,
+        // Deployment state per project: two projects may both have a
+        // `staging` environment.
         deployer: Some(DeployerHandle(Arc::new(EnginePort::new(
-            shared.work_dir.join("environments"),
+            shared
+                .work_dir
+                .join("environments")
+                .join(path_component(&assignment.project)),
         )))),
     };
     let (context, env_failure) =

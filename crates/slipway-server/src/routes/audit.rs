@@ -29,7 +29,10 @@ pub struct AuditVerdict {
 /// included) is named.
 #[utoipa::path(get, path = "/api/v1/audit/verify",
     responses((status = 200, body = AuditVerdict)), security(("token" = [])), tag = "audit")]
-pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<AuditVerdict>> {
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<AuditVerdict>> {
     caller.require_admin()?;
     let verdict = match state.store.verify_audit_chain().await {
         Ok(entries) => AuditVerdict {
@@ -82,7 +85,10 @@ pub async fn list(
     caller.require_admin()?;
     let entries = state
         .store
-        .audit_entries(query.after.unwrap_or(0), query.limit.unwrap_or(100).min(1000))
+        .audit_entries(
+            query.after.unwrap_or(0),
+            query.limit.unwrap_or(100).min(1000),
+        )
         .await?;
     Ok(Json(
         entries
