@@ -537,12 +537,20 @@ pub async fn audit_verify(args: crate::args::AuditVerifyArgs) -> Exit {
     };
     if verdict.get("intact").and_then(Value::as_bool) == Some(true) {
         let entries = verdict.get("entries").and_then(Value::as_u64).unwrap_or(0);
-        output::line(&format!("the audit log is intact: {entries} entries, every hash links"));
+        output::line(format!(
+            "the audit log is intact: {entries} entries, every hash links"
+        ));
         Exit::Success
     } else {
-        let at = verdict.get("broken_at").and_then(Value::as_i64).unwrap_or(0);
-        let reason = verdict.get("reason").and_then(Value::as_str).unwrap_or("unknown");
-        output::line(&format!("the audit log was altered at entry {at}: {reason}"));
+        let at = verdict
+            .get("broken_at")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let reason = verdict
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        output::line(format!("the audit log was altered at entry {at}: {reason}"));
         Exit::Failure
     }
 }
