@@ -61,9 +61,35 @@ impl Drop for OutputDir {
     }
 }
 
+/// Removes output directories that processes killed without unwinding
+/// (SIGKILL) left behind: `slipway-outputs-PID-N` whose PID is not running.
+/// Done once per process, before its first directory is made.
+fn sweep_stale(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("slipway-outputs-"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn create_private_dir() -> Result<PathBuf, ExecError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
     let base = std::env::temp_dir();
+    SWEPT.call_once(|| sweep_stale(&base));
     let mut last_error = None;
     for _ in 0..100 {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -116,4 +142,30 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, ExecError> {
         )));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn directories_of_dead_processes_are_swept_and_others_kept() {
+        let base = tempfile::tempdir().expect("tempdir");
+        // A pid that ran and is gone: a child that exited and was reaped.
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let dead = child.id();
+        child.wait().expect("wait");
+        let stale = base.path().join(format!("slipway-outputs-{dead}-0"));
+        let mine = base
+            .path()
+            .join(format!("slipway-outputs-{}-7", std::process::id()));
+        let other = base.path().join("slipway-outputs-notapid-0");
+        for dir in [&stale, &mine, &other] {
+            std::fs::create_dir(dir).expect("mkdir");
+        }
+        sweep_stale(base.path());
+        assert!(!stale.exists(), "a dead process's directory is removed");
+        assert!(mine.exists(), "this process's directory is kept");
+        assert!(other.exists(), "names that are not ours are left alone");
+    }
 }
