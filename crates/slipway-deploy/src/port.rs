@@ -9,7 +9,7 @@ use slipway_engine::ports::{
 };
 use slipway_spec::deploy::Environment;
 
-use crate::{Artifact, DeployLog, DeployRequest, Deployer};
+use crate::{Artifact, DeployLog, DeployRequest, Deployer, short};
 
 /// Where environment files live, relative to the repository root.
 pub const ENVIRONMENTS_DIR: &str = ".slipway/environments";
@@ -17,12 +17,7 @@ pub const ENVIRONMENTS_DIR: &str = ".slipway/environments";
 /// Reads and validates `ROOT/.slipway/environments/NAME.yml`; the error is
 /// every problem with file:line:column, or says which environments exist.
 pub fn load_environment(root: &Path, name: &str) -> Result<Environment, String> {
-    let valid_name = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        && !name.starts_with('.');
-    if !valid_name {
+    if !slipway_spec::is_environment_name(name) {
         return Err(format!(
             "`{}` is not an environment name",
             name.escape_debug()
@@ -152,9 +147,4 @@ impl slipway_engine::ports::Deployer for EnginePort {
             ))
         })
     }
-}
-
-fn short(digest: &str) -> &str {
-    let digest = digest.strip_prefix("sha256:").unwrap_or(digest);
-    digest.get(..12).unwrap_or(digest)
 }

@@ -61,6 +61,13 @@ pub fn parse_bytes(bytes: &[u8], file_name: &str) -> Result<Pipeline, Diagnostic
     parse_document(bytes, file_name, FileKind::Pipeline, pipeline::read)
 }
 
+/// Whether `name` may name an environment (`[A-Za-z0-9][A-Za-z0-9._-]*`,
+/// the stem of `.slipway/environments/NAME.yml`): callers that build a path
+/// from a name check it with this first.
+pub fn is_environment_name(name: &str) -> bool {
+    environment::is_name(name)
+}
+
 /// Parses and validates an environment file, `.slipway/environments/NAME.yml` (see
 /// [`deploy`] and docs/deploy.md). `file_name` is used in diagnostics and kept in the
 /// result; `name` is the environment's name, the file's stem.

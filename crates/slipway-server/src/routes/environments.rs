@@ -35,6 +35,12 @@ async fn environment(
     project: &Project,
     name: &str,
 ) -> ApiResult<slipway_spec::deploy::Environment> {
+    if !slipway_spec::is_environment_name(name) {
+        return Err(ApiError::bad_request(format!(
+            "`{}` is not an environment name",
+            name.escape_debug()
+        )));
+    }
     let mirror = slipway_git::Mirror::open_or_clone(
         &project.repo_url,
         &state
@@ -56,17 +62,6 @@ async fn environment(
                 project.default_branch
             ))
         })?;
-    let valid = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !valid {
-        return Err(ApiError::bad_request(format!(
-            "`{}` is not an environment name",
-            name.escape_debug()
-        )));
-    }
     let shown = format!("{}/{name}.yml", slipway_deploy::port::ENVIRONMENTS_DIR);
     let bytes = mirror
         .read_file(&sha, &shown, MAX_FILE)
@@ -116,12 +111,7 @@ pub async fn deployments(
     Path((project, env)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<DeploymentRecord>>> {
     let project = project_for(&state, &caller, &project, Action::View).await?;
-    let valid = !env.is_empty()
-        && env
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        && !env.starts_with('.');
-    if !valid {
+    if !slipway_spec::is_environment_name(&env) {
         return Err(ApiError::bad_request("not an environment name"));
     }
     let deployer = Deployer::new(state_dir(&state, &project.name));
