@@ -198,6 +198,8 @@ fn failed(error: String, started: Instant) -> JobOutcome {
         error: Some(error),
         duration_ms: started.elapsed().as_millis() as u64,
         test_cases: Vec::new(),
+        release: None,
+        approval: None,
     }
 }
 
@@ -285,6 +287,7 @@ async fn execute(
                 .join("environments")
                 .join(path_component(&assignment.project)),
         )))),
+        approver: None,
     };
     let (context, env_failure) =
         RunContext::new(assignment.run, pipeline, plan, Arc::new(Silent), options);

@@ -411,6 +411,11 @@ impl Deployer {
                     blue_green::run(ctx.clone(), b.keep_old, planned.clone(), log, cancel).await
                 }
             }
+            Strategy::Canary(_) => StrategyResult {
+                outcome: Outcome::Failed,
+                message: Some("the canary strategy is not built yet".to_owned()),
+                targets: Vec::new(),
+            },
         };
         let strategy_record = StrategyRecord::of(strategy);
         ctx.update_env(|s| s.last_strategy = Some(strategy_record.clone()))?;
@@ -429,6 +434,11 @@ impl Deployer {
             outcome: result.outcome,
             message: result.message.clone(),
             targets: result.targets,
+            commit: None,
+            commit_time: None,
+            approvals: Vec::new(),
+            verifications: Vec::new(),
+            freeze_override: None,
         };
         files.append_record(&record)?;
         let message = result.message.unwrap_or_default();

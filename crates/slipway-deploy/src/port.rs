@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use slipway_engine::ports::{
-    BoxFuture, CancelSignal, DeployArtifact, DeployLine, DeployRequest as JobRequest,
+    BoxFuture, CancelSignal, DeployArtifact, DeployLine, DeployRequest as JobRequest, DeployResult,
 };
 use slipway_spec::deploy::Environment;
 
@@ -112,8 +112,33 @@ impl slipway_engine::ports::Deployer for EnginePort {
         request: JobRequest<'a>,
         log: &'a mut dyn DeployLine,
         cancel: &'a CancelSignal,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    ) -> BoxFuture<'a, DeployResult> {
         Box::pin(async move {
+            let release = self.deploy_job(request, log, cancel).await;
+            DeployResult {
+                result: release.map(|report| {
+                    format!(
+                        "{}: {} on {} targets of {}",
+                        report.id,
+                        short(&report.digest),
+                        report.targets.len(),
+                        report.environment
+                    )
+                }),
+                release: None,
+            }
+        })
+    }
+}
+
+impl EnginePort {
+    async fn deploy_job(
+        &self,
+        request: JobRequest<'_>,
+        log: &mut dyn DeployLine,
+        cancel: &CancelSignal,
+    ) -> Result<crate::DeployReport, String> {
+        {
             let environment = load_environment(request.root, &request.job.environment)?;
             let artifact = match request.artifact {
                 DeployArtifact::File { name, path, digest } => {
@@ -133,18 +158,10 @@ impl slipway_engine::ports::Deployer for EnginePort {
                 version: request.version.clone(),
             };
             let mut lines = Lines(log);
-            let report = self
-                .deployer
+            self.deployer
                 .deploy(deploy, &mut lines, cancel.clone())
                 .await
-                .map_err(|e| e.to_string())?;
-            Ok(format!(
-                "{}: {} on {} targets of {}",
-                report.id,
-                short(&report.digest),
-                report.targets.len(),
-                report.environment
-            ))
-        })
+                .map_err(|e| e.to_string())
+        }
     }
 }

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use slipway_spec::deploy::{BatchSize, BlueGreen, Group, Rolling, Strategy};
+use slipway_spec::deploy::{
+    BatchSize, BlueGreen, Canary, CanaryStep, Group, Rolling, Strategy, TargetCount,
+};
 
 use crate::DeployError;
 use crate::targets::local::ProcessRecord;
@@ -123,7 +125,7 @@ impl GroupName {
 }
 
 /// `state.json`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EnvState {
     pub targets: BTreeMap<String, TargetState>,
     pub blue_green: Option<BlueGreenState>,
@@ -132,7 +134,7 @@ pub struct EnvState {
 }
 
 /// A strategy as recorded (the spec's types are not serialisable).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum StrategyRecord {
     Rolling {
@@ -143,6 +145,22 @@ pub enum StrategyRecord {
     BlueGreen {
         keep_old_ms: u64,
     },
+    Canary {
+        canary_targets: BatchRecord,
+        steps: Vec<CanaryStepRecord>,
+        /// Always `Rolling`.
+        promote: Box<StrategyRecord>,
+    },
+}
+
+/// A canary step as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryStepRecord {
+    Weight(u32),
+    PauseMs(u64),
+    PauseUntilApproved,
+    Verify(Box<slipway_verify::VerifyConfig>),
 }
 
 /// `batch:` as recorded.
@@ -169,6 +187,25 @@ impl StrategyRecord {
             Strategy::BlueGreen(b) => StrategyRecord::BlueGreen {
                 keep_old_ms: u64::try_from(b.keep_old.as_millis()).unwrap_or(u64::MAX),
             },
+            Strategy::Canary(c) => StrategyRecord::Canary {
+                canary_targets: match c.canary_targets {
+                    TargetCount::Count(n) => BatchRecord::Count(n),
+                    TargetCount::Percent(p) => BatchRecord::Percent(p),
+                },
+                steps: c
+                    .steps
+                    .iter()
+                    .map(|step| match step {
+                        CanaryStep::Weight(w) => CanaryStepRecord::Weight(*w),
+                        CanaryStep::Pause(d) => CanaryStepRecord::PauseMs(
+                            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                        ),
+                        CanaryStep::PauseUntilApproved => CanaryStepRecord::PauseUntilApproved,
+                        CanaryStep::Verify(v) => CanaryStepRecord::Verify(v.clone()),
+                    })
+                    .collect(),
+                promote: Box::new(StrategyRecord::of(&Strategy::Rolling(c.promote.clone()))),
+            },
         }
     }
 
@@ -189,6 +226,32 @@ impl StrategyRecord {
             }),
             StrategyRecord::BlueGreen { keep_old_ms } => Strategy::BlueGreen(BlueGreen {
                 keep_old: Duration::from_millis(*keep_old_ms),
+            }),
+            StrategyRecord::Canary {
+                canary_targets,
+                steps,
+                promote,
+            } => Strategy::Canary(Canary {
+                canary_targets: match canary_targets {
+                    BatchRecord::Percent(p) => TargetCount::Percent(*p),
+                    BatchRecord::Count(n) => TargetCount::Count(*n),
+                    BatchRecord::List(l) => TargetCount::Count(l.first().copied().unwrap_or(1)),
+                },
+                steps: steps
+                    .iter()
+                    .map(|step| match step {
+                        CanaryStepRecord::Weight(w) => CanaryStep::Weight(*w),
+                        CanaryStepRecord::PauseMs(ms) => {
+                            CanaryStep::Pause(Duration::from_millis(*ms))
+                        }
+                        CanaryStepRecord::PauseUntilApproved => CanaryStep::PauseUntilApproved,
+                        CanaryStepRecord::Verify(v) => CanaryStep::Verify(v.clone()),
+                    })
+                    .collect(),
+                promote: match promote.to_strategy() {
+                    Strategy::Rolling(r) => r,
+                    _ => Rolling::default(),
+                },
             }),
         }
     }
@@ -217,8 +280,8 @@ pub struct TargetRecord {
     pub finished_ms: u64,
 }
 
-/// One line of `deployments.jsonl`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One line of `deployments.jsonl`: the release record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentRecord {
     /// `ENV-N`, N counting from 1 in this environment.
     pub id: String,
@@ -235,6 +298,21 @@ pub struct DeploymentRecord {
     pub outcome: Outcome,
     pub message: Option<String>,
     pub targets: Vec<TargetRecord>,
+    /// The commit deployed and its committer time (Unix seconds): lead time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_time: Option<u64>,
+    /// The approval gates passed on the way (approval jobs before the
+    /// deployment, a canary's pauses), who said what and when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<slipway_engine::ports::ApprovalDecision>,
+    /// Every verification step of a canary, with all its evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifications: Vec<slipway_verify::Verification>,
+    /// An admin's reason to deploy inside a freeze window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_override: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -51,6 +51,13 @@ pub struct JobOutcome {
     /// history and flakiness (empty without reports, or on a cache hit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_cases: Vec<slipway_reports::TestCase>,
+    /// A `deploy:` job's release record (the deployment's record as JSON),
+    /// failed or not; the server keeps it in its releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<serde_json::Value>,
+    /// An `approval:` job's decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::ports::ApprovalDecision>,
 }
 
 impl JobOutcome {
@@ -69,6 +76,8 @@ impl JobOutcome {
             error: Some(error),
             duration_ms: started.elapsed().as_millis() as u64,
             test_cases: Vec::new(),
+            release: None,
+            approval: None,
         }
     }
 }
@@ -357,6 +366,8 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             error: state.error.take(),
             duration_ms: 0,
             test_cases: Vec::new(),
+            release: None,
+            approval: None,
         };
         (outcome.tests, outcome.test_cases) = match self.read_reports(ws) {
             Some((summary, cases)) => (Some(summary), cases),
@@ -667,6 +678,8 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             error: None,
             duration_ms: self.started.elapsed().as_millis() as u64,
             test_cases: Vec::new(),
+            release: None,
+            approval: None,
         }
     }
 

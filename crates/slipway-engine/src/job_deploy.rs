@@ -8,8 +8,8 @@ use crate::events::Event;
 use crate::job::{JobOutcome, JobRunner};
 use crate::job_sink::TeeSink;
 use crate::ports::{
-    DeployArtifact, DeployLine, DeployRequest, Executor, LineSink, SecretMasker, StepExit, Store,
-    Stream, Workspace,
+    DeployArtifact, DeployLine, DeployRequest, DeployResult, Executor, LineSink, SecretMasker,
+    StepExit, Store, Stream, Workspace,
 };
 use crate::records::{CacheStatus, JobResult, Record};
 use crate::run::now_ms;
@@ -117,9 +117,15 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 run: &shared.run,
                 job_key: self.key,
                 version: format!("run {}", shared.run),
+                approver: shared.options.approver.clone(),
+                approvals: Vec::new(),
+                commit: shared.options.git.sha.clone(),
+                commit_time: None,
+                freeze_override: None,
             };
             deployer.0.deploy(request, &mut lines, &self.cancel).await
         };
+        let DeployResult { result, release } = result;
         let cancelled = *self.cancel.borrow();
         let exit = match (&result, cancelled) {
             (Ok(_), _) => StepExit::Exited(0),
@@ -153,7 +159,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         if let Some(error) = store_error {
             return failed(format!("could not store the log: {error}"));
         }
-        match result {
+        let outcome = match result {
             Ok(_) => JobOutcome {
                 result: JobResult::Success,
                 ..failed(String::new())
@@ -164,6 +170,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 ..failed(error)
             },
             Err(error) => failed(error),
-        }
+        };
+        JobOutcome { release, ..outcome }
     }
 }

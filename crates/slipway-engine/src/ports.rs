@@ -14,6 +14,7 @@ use crate::records::{
 };
 
 pub use slipway_logs::{SecretMasker, Stream};
+pub use slipway_spec::approval::ApprovalJob;
 pub use slipway_spec::deploy::DeployJob;
 pub use slipway_spec::model::{HealthCheck, PullPolicy, Shell};
 
@@ -186,6 +187,91 @@ pub struct DeployRequest<'a> {
     pub job_key: &'a str,
     /// A short version people read, e.g. `run 12`.
     pub version: String,
+    /// Answers a canary's `pause: until-approved`; `None` fails such a pause
+    /// with a clear message.
+    pub approver: Option<ApproverHandle>,
+    /// The decisions of the approval gates this run passed before this job
+    /// (in order), for the release record. Empty under the server, which
+    /// attaches them from its own records.
+    pub approvals: Vec<ApprovalDecision>,
+    /// The commit deployed and its committer time (Unix seconds), for the
+    /// release record and lead time; `None` outside a git repository.
+    pub commit: Option<String>,
+    pub commit_time: Option<u64>,
+    /// An admin's recorded reason to deploy inside a freeze window.
+    pub freeze_override: Option<String>,
+}
+
+/// What a `deploy:` job leaves: a one-line summary (`Ok`) or why it failed
+/// (`Err`, naming the target and the check), and the release record (the
+/// deployment's record as JSON) whenever one was written, failed or not.
+#[derive(Debug)]
+pub struct DeployResult {
+    pub result: Result<String, String>,
+    pub release: Option<serde_json::Value>,
+}
+
+/// A gate that waits for people: an `approval:` job, or a canary's
+/// `pause: until-approved`.
+#[derive(Debug)]
+pub struct ApprovalRequest<'a> {
+    pub run: &'a str,
+    pub job_key: &'a str,
+    /// `""` for an `approval:` job; `canary step N` for a canary's pause.
+    pub gate: &'a str,
+    pub approval: &'a ApprovalJob,
+    /// The `message:` rendered (expressions evaluated), if any.
+    pub message: Option<String>,
+}
+
+/// One person's answer to a gate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalVote {
+    pub user: String,
+    pub approved: bool,
+    pub comment: Option<String>,
+    pub at_ms: u64,
+}
+
+/// How a gate ended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalDecision {
+    /// The gate (`""` for an `approval:` job) and its job.
+    pub job_key: String,
+    pub gate: String,
+    pub approved: bool,
+    /// Why, for people: `approved by alice, bob`, `rejected by carol: not
+    /// today`, `timed out after 4h: rejected`.
+    pub reason: String,
+    pub votes: Vec<ApprovalVote>,
+    /// The approvers' typed inputs by name (the last approving vote's).
+    #[serde(default)]
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    pub at_ms: u64,
+}
+
+/// Asks people: the terminal under `slipway run`, the server's approvals
+/// under agents. Object-safe, held as [`ApproverHandle`].
+pub trait Approver: Send + Sync + 'static {
+    /// Waits for the gate's decision (the timeout's outcome included). `Err`
+    /// when it cannot be asked at all (no terminal, the server unreachable);
+    /// a cancelled run ends the wait with `Err("cancelled")`.
+    fn approve<'a>(
+        &'a self,
+        request: ApprovalRequest<'a>,
+        log: &'a mut dyn DeployLine,
+        cancel: &'a CancelSignal,
+    ) -> BoxFuture<'a, Result<ApprovalDecision, String>>;
+}
+
+/// A shared [`Approver`], printable in [`crate::RunOptions`]' `Debug`.
+#[derive(Clone)]
+pub struct ApproverHandle(pub std::sync::Arc<dyn Approver>);
+
+impl std::fmt::Debug for ApproverHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Approver")
+    }
 }
 
 /// Carries out `deploy:` jobs (the crate `slipway-deploy` implements it).
@@ -200,7 +286,7 @@ pub trait Deployer: Send + Sync + 'static {
         request: DeployRequest<'a>,
         log: &'a mut dyn DeployLine,
         cancel: &'a CancelSignal,
-    ) -> BoxFuture<'a, Result<String, String>>;
+    ) -> BoxFuture<'a, DeployResult>;
 }
 
 /// Where a deployment's progress lines go.

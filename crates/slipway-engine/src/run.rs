@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub restore_artifacts: bool,
     /// Carries out `deploy:` jobs; `None` fails them with a clear message.
     pub deployer: Option<crate::ports::DeployerHandle>,
+    /// Answers `approval:` jobs; `None` fails them with a clear message.
+    pub approver: Option<crate::ports::ApproverHandle>,
 }
 
 /// A run could not be carried out at all (its store failed).

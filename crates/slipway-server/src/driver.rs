@@ -334,6 +334,7 @@ impl Runs {
             git: git_info(run),
             restore_artifacts: true,
             deployer: None,
+            approver: None,
         };
         self.store
             .set_run_status(run.id, RunStatus::Running, None)
@@ -666,6 +667,8 @@ pub fn outcome(result: JobResult, error: Option<String>) -> JobOutcome {
         error,
         duration_ms: 0,
         test_cases: Vec::new(),
+        release: None,
+        approval: None,
     }
 }
 

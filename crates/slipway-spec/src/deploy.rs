@@ -73,6 +73,71 @@ pub struct Environment {
     pub load_balancer: Option<LoadBalancer>,
     /// Targets of one batch deployed at once (default 1).
     pub parallelism: usize,
+    /// `requires: [staging]`: environments a digest must have been released
+    /// to successfully before this one accepts it (promotion).
+    pub requires: Vec<String>,
+    /// `freeze:`: windows in which deployments are refused (an admin may
+    /// override with a recorded reason).
+    pub freeze: Vec<FreezeWindow>,
+}
+
+/// One entry of `freeze:`.
+///
+/// ```yaml
+/// freeze:
+///   - name: weekend
+///     cron: "0 18 * * 5"          # when the window opens (UTC)
+///     duration: 62h
+///   - name: year-end
+///     from: 2026-12-20T00:00:00Z  # RFC 3339, UTC
+///     until: 2027-01-04T00:00:00Z
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreezeWindow {
+    /// Shown in the refusal (unique in the environment).
+    pub name: String,
+    pub when: FreezeWhen,
+    pub span: Span,
+}
+
+/// When a freeze window is in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FreezeWhen {
+    /// Opens at each time `schedule` fires, for `duration`.
+    Cron {
+        schedule: crate::model::Schedule,
+        duration: Duration,
+    },
+    /// From `from` (inclusive) to `until` (exclusive), Unix seconds.
+    Range { from: u64, until: u64 },
+}
+
+impl FreezeWindow {
+    /// When the window that holds `now` (Unix seconds) ends, or `None` when
+    /// `now` is outside every opening of this window.
+    pub fn active_until(&self, now: u64) -> Option<u64> {
+        match &self.when {
+            FreezeWhen::Range { from, until } => (*from <= now && now < *until).then_some(*until),
+            FreezeWhen::Cron { schedule, duration } => {
+                let length = duration.as_secs();
+                // The openings in (now - length, now]: the window holds `now` if any does; the
+                // last one ends latest. Cron fires at most once a minute, so this is bounded.
+                let mut opened =
+                    schedule.next_after(now.saturating_sub(length).saturating_sub(1))?;
+                if opened > now {
+                    return None;
+                }
+                while let Some(next) = schedule.next_after(opened) {
+                    if next > now {
+                        break;
+                    }
+                    opened = next;
+                }
+                let end = opened.saturating_add(length);
+                (now < end).then_some(end)
+            }
+        }
+    }
 }
 
 /// One target of an environment.
@@ -244,10 +309,67 @@ pub enum ArtifactRef {
 }
 
 /// `strategy:`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Strategy {
     Rolling(Rolling),
     BlueGreen(BlueGreen),
+    Canary(Canary),
+}
+
+/// `canary:`.
+///
+/// ```yaml
+/// strategy:
+///   canary:
+///     canary_targets: 1          # the first N targets (or "25%") run the new version first
+///     steps:
+///       - weight: 10             # 10% of requests to the canary targets
+///       - verify: { … }          # slipway-verify's `verify:` block
+///       - weight: 50
+///       - pause: 30s             # or `pause: until-approved`
+///     promote: { batch: 2 }      # then the stable targets, by the rolling path
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Canary {
+    /// `canary_targets:` (default 1): the first targets in file order.
+    pub canary_targets: TargetCount,
+    /// `steps:`, in order; at least one.
+    pub steps: Vec<CanaryStep>,
+    /// `promote:`: how the stable targets are upgraded once every step passed
+    /// (default: rolling, batch 1).
+    pub promote: Rolling,
+}
+
+/// How many targets, as a count or a share of the environment's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetCount {
+    Count(usize),
+    /// Rounded up, at least 1.
+    Percent(u32),
+}
+
+impl TargetCount {
+    /// The number of targets out of `total`: at least 1, at most `total`.
+    pub fn of(self, total: usize) -> usize {
+        match self {
+            TargetCount::Count(n) => n,
+            TargetCount::Percent(p) => (total * p as usize).div_ceil(100),
+        }
+        .clamp(1, total.max(1))
+    }
+}
+
+/// One step of a canary.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CanaryStep {
+    /// `weight: N`: N% (0..=100) of requests go to the canary targets.
+    Weight(u32),
+    /// `pause: 30s`.
+    Pause(Duration),
+    /// `pause: until-approved`: waits for a person (as an `approval:` job with defaults).
+    PauseUntilApproved,
+    /// `verify: {…}`: validated when the file is read.
+    Verify(Box<slipway_verify::VerifyConfig>),
 }
 
 impl Default for Strategy {

@@ -32,6 +32,8 @@ pub(crate) fn read(c: &mut Checker<'_>, root: &Node, name: &str, file: &str) -> 
         service: ServiceDef::default(),
         load_balancer: None,
         parallelism: 1,
+        requires: Vec::new(),
+        freeze: Vec::new(),
     };
     if !is_name(name) {
         c.push(

@@ -118,6 +118,7 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         shell: Shell::Bash,
         steps: steps.unwrap_or_default(),
         deploy,
+        approval: None,
         timeout: None,
         retry: 0,
         continue_on_error: false,

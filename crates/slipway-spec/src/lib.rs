@@ -12,6 +12,7 @@
 //! assert_eq!(pipeline.jobs[0].id, "build");
 //! ```
 
+pub mod approval;
 mod check;
 mod concurrency;
 mod container;

@@ -174,6 +174,9 @@ pub struct Job {
     /// `deploy:`: this job rolls an artifact out to an environment instead of running steps
     /// (docs/deploy.md). A job has either `steps` or `deploy`, never both.
     pub deploy: Option<crate::deploy::DeployJob>,
+    /// `approval:`: this job waits for people instead of running steps
+    /// (docs/delivery.md). A job has one of `steps`, `deploy` or `approval`.
+    pub approval: Option<crate::approval::ApprovalJob>,
     /// `timeout:` of the whole job.
     pub timeout: Option<Duration>,
     /// `retry:`, extra attempts of the whole job after a failure.

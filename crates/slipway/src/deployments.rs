@@ -116,6 +116,7 @@ fn strategy(record: &StrategyRecord) -> String {
             ),
         },
         StrategyRecord::BlueGreen { .. } => "blue-green".to_owned(),
+        StrategyRecord::Canary { steps, .. } => format!("canary ({} steps)", steps.len()),
     }
 }
 

@@ -271,6 +271,7 @@ fn run_options(args: &RunArgs, loaded: &Loaded) -> Result<RunOptions, String> {
         deployer: Some(DeployerHandle(Arc::new(EnginePort::new(
             loaded.root.join(".slipway/local/environments"),
         )))),
+        approver: None,
     })
 }
 
