@@ -45,6 +45,9 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             ArtifactRef::Image(reference) => Ok(DeployArtifact::Image {
                 reference: reference.clone(),
             }),
+            ArtifactRef::Digest { name, .. } => {
+                Err(format!("artifact `{name}` by digest: not built yet"))
+            }
             ArtifactRef::Job {
                 job: from,
                 artifact,

@@ -306,6 +306,9 @@ pub enum ArtifactRef {
     Job { job: String, artifact: String },
     /// `image: REF`: a container image (docker targets).
     Image(String),
+    /// `artifact: {name: NAME, digest: DIGEST}`: an artifact some earlier run
+    /// published, by digest (the release runs of `slipway release`).
+    Digest { name: String, digest: String },
 }
 
 /// `strategy:`.

@@ -60,6 +60,76 @@ pub enum Command {
     Deployments(DeploymentsArgs),
     /// Redeploy the previous release of an environment with its strategy.
     Rollback(RollbackArgs),
+    /// Approve (or reject) a job waiting for approval on the server.
+    Approve(ApproveArgs),
+    /// Release a digest to an environment on the server, on demand.
+    Release(ReleaseArgs),
+    /// DORA metrics of an environment from its release records.
+    Dora(DoraArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The run's id.
+    pub run: i64,
+    /// The job waiting (its id, or instance key for a matrix job).
+    pub job: String,
+    /// Reject instead of approving.
+    #[arg(long)]
+    pub reject: bool,
+    /// Why; kept with the decision and the release.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// A typed input the approval asks for, NAME=VALUE. Repeatable.
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// The gate of the job: a canary's `pause: until-approved` (`canary step N`);
+    /// default: the job's own approval.
+    #[arg(long, value_name = "GATE")]
+    pub gate: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The project's name.
+    pub project: String,
+    /// The environment to release to.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// The artifact's digest [default: the newest digest released
+    /// successfully to the environment this one requires, else to any].
+    #[arg(long, value_name = "DIGEST")]
+    pub digest: Option<String>,
+    /// Deploy inside a freeze window (admins only); the reason is recorded.
+    #[arg(long, value_name = "REASON")]
+    pub override_freeze: Option<String>,
+    /// Follow the release run's log until it ends; exit with its result.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoraArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// The period, ending now: `30d`, `12h`, `2w`.
+    #[arg(long, default_value = "30d")]
+    pub since: String,
+    /// Ask the server about this project instead of reading this repository's local records.
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which repository: the directory of the pipeline file, as for `slipway run`.
@@ -345,6 +415,10 @@ pub struct RunArgs {
     /// An input of a manual run, NAME=VALUE. Repeatable.
     #[arg(long = "input", value_name = "NAME=VALUE")]
     pub inputs: Vec<String>,
+    /// Answer approval gates without asking: `all` approves every one.
+    /// Without it, the terminal asks (and a run without a terminal fails the gate).
+    #[arg(long, value_name = "all")]
+    pub approve: Option<String>,
     /// Colour: auto, always or never.
     #[arg(long, default_value = "auto")]
     pub color: String,

@@ -16,10 +16,12 @@
 //! invalid file, nothing to roll back to).
 
 mod agent;
+mod approve;
 mod args;
 mod client;
 mod commands;
 mod deployments;
+mod dora;
 mod env;
 mod env_stop;
 mod example;
@@ -28,6 +30,7 @@ mod judge;
 mod logging;
 mod logs;
 mod output;
+mod release;
 mod run;
 pub mod server_config;
 pub mod sse;
@@ -100,6 +103,9 @@ pub fn main() -> ExitCode {
         Command::Env(args::EnvCommand::Stop(args)) => env_stop::stop(args),
         Command::Deployments(args) => deployments::deployments(args),
         Command::Rollback(args) => deployments::rollback(args),
+        Command::Approve(args) => block_on(approve::approve(args)),
+        Command::Release(args) => block_on(release::release(args)),
+        Command::Dora(args) => dora::dora(args),
         Command::Schema => {
             let schema = slipway_spec::json_schema();
             println!(
