@@ -10,7 +10,7 @@
 //!       timeout: 4h                        # default 24h
 //!       on_timeout: reject                 # reject (default) | approve
 //!       self_approval: false               # whoever started the run may not approve it (default true)
-//!       message: "Ship run ${{ github.sha }} to production?"
+//!       message: "Ship ${{ git.sha }} to production?"
 //!       inputs:                            # typed, like `on.manual.inputs`
 //!         ticket: { type: string, required: true }
 //! ```
@@ -32,7 +32,8 @@ pub struct ApprovalJob {
     pub on_timeout: TimeoutOutcome,
     /// `self_approval:` (default true).
     pub self_approval: bool,
-    /// `message:` shown to approvers (plain text).
+    /// `message:` shown to approvers, as written: it may hold `${{ }}` expressions (contexts
+    /// `env`, `needs`, `inputs`, `git`), checked when the file is read and rendered by the engine.
     pub message: Option<String>,
     /// `inputs:`, typed values an approver gives.
     pub inputs: Vec<ManualInput>,

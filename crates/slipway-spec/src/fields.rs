@@ -26,6 +26,8 @@ pub(crate) enum Field {
     PipelineConcurrency,
     /// A job's `concurrency.group`, rendered per job instance before it is queued.
     JobConcurrency,
+    /// An approval job's `message`, rendered when the gate opens.
+    ApprovalMessage,
 }
 
 impl Field {
@@ -46,6 +48,7 @@ impl Field {
             Field::ServiceEnv => "a service's `env`",
             Field::PipelineConcurrency => "the pipeline's `concurrency`",
             Field::JobConcurrency => "a job's `concurrency`",
+            Field::ApprovalMessage => "an approval's `message`",
         }
     }
 
@@ -72,6 +75,8 @@ impl Field {
             // is the pipeline's.
             Field::PipelineConcurrency => &["env", "inputs", "git"],
             Field::JobConcurrency => &["env", "matrix", "inputs", "git"],
+            // Rendered when the gate opens, like a job's `name`; an approval job has no matrix.
+            Field::ApprovalMessage => &["env", "needs", "inputs", "git"],
         }
     }
 

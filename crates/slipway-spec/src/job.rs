@@ -3,7 +3,7 @@
 use crate::check::{Checker, is_identifier};
 use crate::concurrency;
 use crate::container::{self, Placement};
-use crate::deploy_job;
+use crate::{approval_job, deploy_job};
 use crate::diagnostic::Diagnostic;
 use crate::fields::Field;
 use crate::matrix::{ExpandError, MAX_COMBINATIONS, MAX_PRODUCT};
@@ -12,6 +12,7 @@ use crate::model::{
 };
 use crate::pipeline::env;
 use crate::schema::{CACHE_KEYS, JOB_KEYS, REPORT_KEYS, STEP_KEYS};
+use crate::schema_delivery::NOT_FOR_APPROVAL;
 use crate::schema_deploy::NOT_FOR_DEPLOY;
 use crate::yaml::{Key, Node, NodeKind};
 
@@ -58,14 +59,21 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
             .map(|(k, v)| (k, v))
     };
 
-    // A deploy job runs no steps: the keys about steps and containers do not apply to it.
+    // A deploy or approval job runs no steps: the keys about steps and containers do not apply
+    // to it. A job has one kind; with both `deploy` and `approval`, `deploy` decides.
     let deploy_entry = lookup("deploy");
-    if deploy_entry.is_some() {
+    let approval_entry = lookup("approval");
+    let kind = match (deploy_entry, approval_entry) {
+        (Some(_), _) => Kind::Deploy,
+        (None, Some(_)) => Kind::Approval,
+        (None, None) => Kind::Steps,
+    };
+    if kind != Kind::Steps {
         for (key, _) in entries {
-            not_for_deploy(c, key);
+            not_for(c, key, kind);
         }
     }
-    let applies = |name: &str| deploy_entry.is_none() || !is_step_only(name);
+    let applies = |name: &str| kind == Kind::Steps || !kind.excludes(name);
 
     // The matrix first: every template of the job is checked against its axes.
     let matrix = lookup("matrix")
@@ -83,8 +91,11 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         let needs: Vec<String> = needs.iter().map(|n| n.job.clone()).collect();
         deploy_job::read(c, &id.name, key, value, &needs)
     });
+    let approval = approval_entry
+        .filter(|_| kind == Kind::Approval)
+        .and_then(|(key, value)| approval_job::read(c, key, value));
     // `runs-on` before the steps: it decides whether a step may have an `image`.
-    let (placement, runs_on_read) = if deploy_entry.is_some() {
+    let (placement, runs_on_read) = if kind != Kind::Steps {
         (Placement::Invalid, false)
     } else {
         (container::placement(c, entries), true)
@@ -118,7 +129,7 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
         shell: Shell::Bash,
         steps: steps.unwrap_or_default(),
         deploy,
-        approval: None,
+        approval,
         timeout: None,
         retry: 0,
         continue_on_error: false,
@@ -155,33 +166,68 @@ fn read_job(c: &mut Checker<'_>, id: &Key, node: &Node) -> Option<Job> {
     c.matrix_names = None;
     c.needs_names = None;
     c.step_ids = None;
-    if !has_steps && deploy_entry.is_none() {
+    if !has_steps && kind == Kind::Steps {
         c.push(
             Diagnostic::new(
                 id.span,
                 id.name.chars().count(),
                 format!("{what} is missing the required key `steps`"),
             )
-            .help("add `steps:` with at least one `- run: <command>`, or `deploy:` to roll an artifact out to an environment (docs/deploy.md)"),
+            .help("add `steps:` with at least one `- run: <command>`, `deploy:` to roll an artifact out to an environment (docs/deploy.md), or `approval:` to wait for people (docs/delivery.md)"),
         );
     }
     Some(job)
 }
 
-/// Whether a job key is about steps or containers, which a deploy job does not have.
-fn is_step_only(name: &str) -> bool {
-    NOT_FOR_DEPLOY.iter().any(|(key, _)| *key == name)
+/// What a job does: run steps, roll out a deployment, or wait for people.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Steps,
+    Deploy,
+    Approval,
 }
 
-/// Reports a key of a deploy job that applies only to a steps job.
-fn not_for_deploy(c: &mut Checker<'_>, key: &Key) {
-    let Some((_, why)) = NOT_FOR_DEPLOY.iter().find(|(name, _)| *name == key.name) else {
+impl Kind {
+    /// The keys of a steps job this kind does not have, with the reason for each.
+    fn not_for(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Kind::Steps => &[],
+            Kind::Deploy => NOT_FOR_DEPLOY,
+            Kind::Approval => NOT_FOR_APPROVAL,
+        }
+    }
+
+    /// Whether a job key is about steps or containers, which this kind does not have.
+    fn excludes(self, name: &str) -> bool {
+        self.not_for().iter().any(|(key, _)| *key == name)
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Steps => "steps",
+            Kind::Deploy => "deploy",
+            Kind::Approval => "approval",
+        }
+    }
+}
+
+/// Reports a key of a deploy or approval job that applies only to another kind of job.
+fn not_for(c: &mut Checker<'_>, key: &Key, kind: Kind) {
+    let kind_key = kind.key();
+    if kind == Kind::Deploy && key.name == "approval" {
+        c.push(
+            Diagnostic::new(key.span, key.name.chars().count(), "a job has one of `steps`, `deploy` or `approval`, and this one has both `deploy` and `approval`")
+                .help("put the approval in a job of its own and list it in the deploy job's `needs`"),
+        );
+        return;
+    }
+    let Some((_, why)) = kind.not_for().iter().find(|(name, _)| *name == key.name) else {
         return;
     };
     let message = if key.name == "steps" {
-        "a job has either `steps` or `deploy`, not both".to_string()
+        format!("a job has either `steps` or `{kind_key}`, not both")
     } else {
-        format!("`{}` does not apply to a deploy job", key.name)
+        format!("`{}` does not apply to {} {kind_key} job", key.name, article(kind_key))
     };
     let help = if key.name == "steps" {
         "move the steps into a job of their own and list it in this job's `needs`".to_string()
@@ -189,6 +235,14 @@ fn not_for_deploy(c: &mut Checker<'_>, key: &Key) {
         format!("remove `{}`: {why}", key.name)
     };
     c.push(Diagnostic::new(key.span, key.name.chars().count(), message).help(help));
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 fn shell(c: &mut Checker<'_>, node: &Node) -> Option<Shell> {
@@ -573,7 +627,7 @@ fn matrix_entries(c: &mut Checker<'_>, node: &Node, what: &str) -> Vec<MatrixEnt
 }
 
 /// A YAML value as JSON (non-finite floats become strings, since JSON cannot hold them).
-fn to_json(node: &Node) -> serde_json::Value {
+pub(crate) fn to_json(node: &Node) -> serde_json::Value {
     use serde_json::Value;
     match &node.kind {
         NodeKind::Null => Value::Null,

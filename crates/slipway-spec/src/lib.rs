@@ -13,6 +13,7 @@
 //! ```
 
 pub mod approval;
+mod approval_job;
 mod check;
 mod concurrency;
 mod container;
@@ -32,6 +33,7 @@ mod pipeline;
 mod position;
 mod refs;
 mod schema;
+mod schema_delivery;
 mod schema_deploy;
 mod service;
 mod suggest;

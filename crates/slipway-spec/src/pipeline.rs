@@ -289,16 +289,23 @@ fn manual(c: &mut Checker<'_>, node: &Node) -> Manual {
     let entries = c.optional_map(node, "`on.manual`");
     c.check_keys(entries, MANUAL_KEYS, "`on.manual`");
     for (key, value) in entries {
-        if key.name != "inputs" {
-            continue;
-        }
-        for (name, spec) in c.optional_map(value, "`inputs`") {
-            if let Some(input) = manual_input(c, name.name.clone(), name.span, spec) {
-                manual.inputs.push(input);
-            }
+        if key.name == "inputs" {
+            manual.inputs = inputs(c, value);
         }
     }
     manual
+}
+
+/// Typed inputs by name: `on.manual.inputs`, and the `inputs` of an approval job.
+pub(crate) fn inputs(c: &mut Checker<'_>, node: &Node) -> Vec<ManualInput> {
+    let entries = c.optional_map(node, "`inputs`");
+    let mut out = Vec::with_capacity(entries.len());
+    for (name, spec) in entries {
+        if let Some(input) = manual_input(c, name.name.clone(), name.span, spec) {
+            out.push(input);
+        }
+    }
+    out
 }
 
 fn manual_input(

@@ -134,6 +134,11 @@ pub(crate) const JOB_KEYS: &[KeyDef] = &[
         "Rolls an artifact out to an environment instead of running steps (docs/deploy.md).",
         crate::schema_deploy::deploy,
     ),
+    key(
+        "approval",
+        "Waits for people to approve instead of running steps (docs/delivery.md).",
+        crate::schema_delivery::approval,
+    ),
     key("timeout", "Time limit of the whole job.", duration),
     key("retry", "Extra attempts after a failure.", count),
     key(
@@ -399,7 +404,7 @@ fn schedule() -> Value {
 fn manual() -> Value {
     json!({"oneOf": [{"type": "null"}, object(MANUAL_KEYS, &[])]})
 }
-fn manual_inputs() -> Value {
+pub(crate) fn manual_inputs() -> Value {
     json!({"type": "object", "additionalProperties": object(INPUT_KEYS, &[])})
 }
 fn input_type() -> Value {
@@ -408,7 +413,8 @@ fn input_type() -> Value {
 fn jobs() -> Value {
     let mut job = object(JOB_KEYS, &[]);
     if let Some(map) = job.as_object_mut() {
-        // Either `steps` or `deploy`; a deploy job has none of the keys about steps.
+        // One of `steps`, `deploy` or `approval`; the other two kinds have none of the keys
+        // about steps.
         map.insert("oneOf".into(), crate::schema_deploy::job_kinds());
         // `image` is required with `runs-on: docker`; the container keys need it.
         map.insert(

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::schema::{KeyDef, image, key, object, string};
+use crate::schema_delivery::NOT_FOR_APPROVAL;
 
 /// Pattern of environment and target names.
 pub(crate) const NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]*$";
@@ -43,6 +44,16 @@ pub(crate) const ENVIRONMENT_KEYS: &[KeyDef] = &[
         "parallelism",
         "Targets of one batch deployed at once (default 1).",
         positive,
+    ),
+    key(
+        "requires",
+        "Environments a digest must have been released to successfully first (promotion).",
+        crate::schema_delivery::requires,
+    ),
+    key(
+        "freeze",
+        "Windows in which deployments are refused: `{name, cron, duration}` or `{name, from, until}`.",
+        crate::schema_delivery::freeze,
     ),
 ];
 
@@ -188,13 +199,13 @@ pub(crate) const DEPLOY_KEYS: &[KeyDef] = &[
     ),
     key(
         "artifact",
-        "JOB.NAME: an artifact that a job of `needs` declares.",
+        "JOB.NAME, an artifact that a job of `needs` declares; or `{name, digest}`, one published earlier.",
         artifact_ref,
     ),
     key("image", "A container image (docker targets).", image),
     key(
         "strategy",
-        "rolling (default, batch 1) or blue_green.",
+        "rolling (default, batch 1), blue_green or canary.",
         strategy,
     ),
 ];
@@ -229,6 +240,11 @@ pub(crate) const STRATEGY_KEYS: &[KeyDef] = &[
         "blue_green",
         "Deploy to the idle group, then switch traffic at once.",
         blue_green,
+    ),
+    key(
+        "canary",
+        "A few targets first, with traffic weights, pauses and verification between steps.",
+        crate::schema_delivery::canary,
     ),
 ];
 
@@ -305,15 +321,21 @@ pub(crate) fn deploy() -> Value {
     value
 }
 
-/// A job either has `steps` (and no `deploy`) or `deploy` (and none of [`NOT_FOR_DEPLOY`]).
+/// A job has exactly one of `steps`, `deploy` (and none of [`NOT_FOR_DEPLOY`]) or `approval`
+/// (and none of [`NOT_FOR_APPROVAL`]).
 pub(crate) fn job_kinds() -> Value {
-    let excluded: serde_json::Map<String, Value> = NOT_FOR_DEPLOY
-        .iter()
-        .map(|(name, _)| ((*name).to_string(), json!(false)))
-        .collect();
+    let excluded = |table: &[(&str, &str)], other: &str| {
+        let mut map: serde_json::Map<String, Value> = table
+            .iter()
+            .map(|(name, _)| ((*name).to_string(), json!(false)))
+            .collect();
+        map.insert(other.to_string(), json!(false));
+        map
+    };
     json!([
-        {"required": ["steps"], "properties": {"deploy": false}},
-        {"required": ["deploy"], "properties": excluded},
+        {"required": ["steps"], "properties": {"deploy": false, "approval": false}},
+        {"required": ["deploy"], "properties": excluded(NOT_FOR_DEPLOY, "approval")},
+        {"required": ["approval"], "properties": excluded(NOT_FOR_APPROVAL, "deploy")},
     ])
 }
 
@@ -434,7 +456,10 @@ fn haproxy() -> Value {
     value
 }
 fn artifact_ref() -> Value {
-    json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*\\..+$"})
+    json!({"oneOf": [
+        {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*\\..+$"},
+        crate::schema_delivery::artifact_digest(),
+    ]})
 }
 fn strategy() -> Value {
     let mut map = object(STRATEGY_KEYS, &[]);
@@ -444,7 +469,7 @@ fn strategy() -> Value {
     }
     json!({"oneOf": [{"enum": ["rolling", "blue_green"]}, map]})
 }
-fn rolling() -> Value {
+pub(crate) fn rolling() -> Value {
     json!({"oneOf": [{"type": "null"}, object(ROLLING_KEYS, &[])]})
 }
 fn blue_green() -> Value {
