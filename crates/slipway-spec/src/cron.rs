@@ -220,7 +220,20 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     )
 }
 
-fn days_in_month(year: i64, month: u32) -> u32 {
+/// Days since 1970-01-01 of (year, month 1-12, day 1-31): the inverse of [`civil_from_days`]
+/// (H. Hinnant's algorithm).
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let month = i64::from(month);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
     match month {
         4 | 6 | 9 | 11 => 30,
         2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
@@ -232,6 +245,15 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::check;
+
+    #[test]
+    fn days_from_civil_inverts_civil_from_days() {
+        for days in [-1, 0, 1, 59, 365, 10_957, 20_000, 20_807, 100_000] {
+            let (year, month, day) = super::civil_from_days(days);
+            assert_eq!(super::days_from_civil(year, month, day), days, "{days}");
+        }
+        assert_eq!(super::days_from_civil(2026, 12, 20), 20_807);
+    }
 
     #[test]
     fn accepts_common_forms() {

@@ -5,15 +5,16 @@
 use std::time::Duration;
 
 use crate::check::{Checker, is_identifier};
-use crate::container;
 use crate::deploy::{ArtifactRef, BatchSize, BlueGreen, DeployJob, Rolling, Strategy};
 use crate::diagnostic::Diagnostic;
 use crate::environment::{in_range, name, positive};
 use crate::model::{Job, Span};
 use crate::schema::names;
+use crate::schema_delivery::ARTIFACT_DIGEST_KEYS;
 use crate::schema_deploy::{BLUE_GREEN_KEYS, DEPLOY_KEYS, ROLLING_KEYS, STRATEGY_KEYS};
 use crate::suggest::closest;
 use crate::yaml::{Key, Node, NodeKind};
+use crate::{canary, container};
 
 const DEFAULT_KEEP_OLD: Duration = Duration::from_secs(5 * 60);
 
@@ -56,7 +57,13 @@ pub(crate) fn read(
     for (k, value) in entries {
         match k.name.as_str() {
             "environment" => environment = Some(name(c, value, "`deploy.environment`")),
-            "artifact" => sources.push((k, artifact(c, job_id, value, needs))),
+            "artifact" => sources.push((
+                k,
+                match value.kind {
+                    NodeKind::Map(_) => artifact_by_digest(c, value),
+                    _ => artifact(c, job_id, value, needs),
+                },
+            )),
             "image" => sources.push((
                 k,
                 container::image(c, value, "`deploy.image`").map(ArtifactRef::Image),
@@ -136,6 +143,73 @@ fn artifact(
     })
 }
 
+/// `{name: NAME, digest: DIGEST}`: an artifact published by an earlier run, so no job of
+/// `needs` has to build it. DIGEST is 64 lowercase hex digits (BLAKE3, as the engine writes
+/// digests) or `sha256:` and 64 lowercase hex digits.
+fn artifact_by_digest(c: &mut Checker<'_>, node: &Node) -> Option<ArtifactRef> {
+    let entries = c.map(node, "`deploy.artifact`")?;
+    c.check_keys(entries, ARTIFACT_DIGEST_KEYS, "`deploy.artifact`");
+    let mut name = None;
+    let mut digest = None;
+    for (key, value) in entries {
+        match key.name.as_str() {
+            "name" => name = Some(artifact_name(c, value)),
+            "digest" => digest = Some(self::digest(c, value)),
+            _ => {}
+        }
+    }
+    for (present, key, help) in [
+        (name.is_some(), "name", "add `name:`, the artifact's name"),
+        (
+            digest.is_some(),
+            "digest",
+            "add `digest:`, 64 hex digits (BLAKE3) or `sha256:` and 64 hex digits",
+        ),
+    ] {
+        if !present {
+            c.missing(node, key, "`deploy.artifact`", help);
+        }
+    }
+    Some(ArtifactRef::Digest {
+        name: name??,
+        digest: digest??,
+    })
+}
+
+fn artifact_name(c: &mut Checker<'_>, node: &Node) -> Option<String> {
+    let name = c.text(node, "`deploy.artifact.name`")?;
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        c.push(
+            Diagnostic::new(
+                node.span,
+                node.width(),
+                format!("invalid artifact name `{name}`"),
+            )
+            .help("write the name the artifact was published under, e.g. `name: app`"),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+/// Whether `text` is a digest as [`artifact_by_digest`] takes it.
+pub(crate) fn is_digest(text: &str) -> bool {
+    let hex = text.strip_prefix("sha256:").unwrap_or(text);
+    hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn digest(c: &mut Checker<'_>, node: &Node) -> Option<String> {
+    let text = c.text(node, "`deploy.artifact.digest`")?;
+    if is_digest(&text) {
+        return Some(text);
+    }
+    c.push(
+        Diagnostic::new(node.span, node.width(), format!("invalid digest `{text}`"))
+            .help("write 64 lowercase hex digits (the BLAKE3 digest Slipway shows for an artifact) or `sha256:` and 64 lowercase hex digits"),
+    );
+    None
+}
+
 /// Checks every recorded `artifact: JOB.NAME` against the jobs of the file.
 pub(crate) fn check_artifacts(c: &mut Checker<'_>, jobs: &[Job]) {
     for used in std::mem::take(&mut c.artifact_uses) {
@@ -213,6 +287,13 @@ fn strategy(c: &mut Checker<'_>, node: &Node) -> Option<Strategy> {
             "blue_green" => Some(Strategy::BlueGreen(BlueGreen {
                 keep_old: DEFAULT_KEEP_OLD,
             })),
+            "canary" => {
+                c.push(
+                    Diagnostic::new(node.span, node.width(), "the canary strategy needs `steps`")
+                        .help("write `strategy: {canary: {steps: [{weight: 10}, {pause: 30s}, {weight: 100}]}}`"),
+                );
+                None
+            }
             other => {
                 unknown_strategy(c, other, node.span, node.width());
                 None
@@ -227,8 +308,9 @@ fn strategy(c: &mut Checker<'_>, node: &Node) -> Option<Strategy> {
                 return None;
             };
             match key.name.as_str() {
-                "rolling" => rolling(c, value).map(Strategy::Rolling),
+                "rolling" => rolling(c, value, "`rolling`").map(Strategy::Rolling),
                 "blue_green" => blue_green(c, value).map(Strategy::BlueGreen),
+                "canary" => canary::read(c, key, value).map(Strategy::Canary),
                 other => {
                     unknown_strategy(c, other, key.span, other.chars().count());
                     None
@@ -248,14 +330,15 @@ fn strategy(c: &mut Checker<'_>, node: &Node) -> Option<Strategy> {
 fn unknown_strategy(c: &mut Checker<'_>, name: &str, span: Span, width: usize) {
     let help = match closest(name, names(STRATEGY_KEYS)) {
         Some(s) => format!("did you mean `{s}`?"),
-        None => "the strategies are `rolling` and `blue_green`".to_string(),
+        None => "the strategies are `rolling`, `blue_green` and `canary`".to_string(),
     };
     c.push(Diagnostic::new(span, width, format!("unknown strategy `{name}`")).help(help));
 }
 
-fn rolling(c: &mut Checker<'_>, node: &Node) -> Option<Rolling> {
-    let entries = c.optional_map(node, "`rolling`");
-    c.check_keys(entries, ROLLING_KEYS, "`rolling`");
+/// The keys of `rolling` (also a canary's `promote`, named by `what`).
+pub(crate) fn rolling(c: &mut Checker<'_>, node: &Node, what: &str) -> Option<Rolling> {
+    let entries = c.optional_map(node, what);
+    c.check_keys(entries, ROLLING_KEYS, what);
     let mut rolling = Rolling::default();
     let mut ok = true;
     for (key, value) in entries {

@@ -1,5 +1,6 @@
 //! Reads an environment file (`.slipway/environments/NAME.yml`): its top level and its
-//! targets. `service:` and `load_balancer:` are read by [`crate::service`].
+//! targets. `service:` and `load_balancer:` are read by [`crate::service`], `requires:` and
+//! `freeze:` by [`crate::freeze`].
 //!
 //! Every problem is reported and reading goes on, as for pipelines. Keys that belong to
 //! another target kind are errors that name the kind they belong to; when the `kind` itself
@@ -14,9 +15,9 @@ use crate::model::Span;
 use crate::schema_deploy::{
     DOCKER_ONLY_KEYS, ENVIRONMENT_KEYS, SSH_ONLY_KEYS, TARGET_KEYS, TARGET_KINDS,
 };
-use crate::service;
 use crate::suggest::closest;
 use crate::yaml::{Key, Node, NodeKind};
+use crate::{freeze, service};
 
 /// Default directory of releases on an ssh host, relative to the user's home.
 const DEFAULT_SSH_DIR: &str = ".slipway/deploy";
@@ -61,6 +62,8 @@ pub(crate) fn read(c: &mut Checker<'_>, root: &Node, name: &str, file: &str) -> 
             "parallelism" => {
                 environment.parallelism = positive(c, value, "`parallelism`").unwrap_or(1)
             }
+            "requires" => environment.requires = freeze::requires(c, value, name),
+            "freeze" => environment.freeze = freeze::windows(c, value),
             _ => {}
         }
     }

@@ -3,7 +3,6 @@
 use crate::check::{Checker, is_identifier};
 use crate::concurrency;
 use crate::container::{self, Placement};
-use crate::{approval_job, deploy_job};
 use crate::diagnostic::Diagnostic;
 use crate::fields::Field;
 use crate::matrix::{ExpandError, MAX_COMBINATIONS, MAX_PRODUCT};
@@ -15,6 +14,7 @@ use crate::schema::{CACHE_KEYS, JOB_KEYS, REPORT_KEYS, STEP_KEYS};
 use crate::schema_delivery::NOT_FOR_APPROVAL;
 use crate::schema_deploy::NOT_FOR_DEPLOY;
 use crate::yaml::{Key, Node, NodeKind};
+use crate::{approval_job, deploy_job};
 
 const ID_HELP: &str =
     "ids start with a letter or `_` and contain only letters, digits, `-` and `_`";
@@ -227,7 +227,11 @@ fn not_for(c: &mut Checker<'_>, key: &Key, kind: Kind) {
     let message = if key.name == "steps" {
         format!("a job has either `steps` or `{kind_key}`, not both")
     } else {
-        format!("`{}` does not apply to {} {kind_key} job", key.name, article(kind_key))
+        format!(
+            "`{}` does not apply to {} {kind_key} job",
+            key.name,
+            article(kind_key)
+        )
     };
     let help = if key.name == "steps" {
         "move the steps into a job of their own and list it in this job's `needs`".to_string()

@@ -14,6 +14,7 @@
 
 pub mod approval;
 mod approval_job;
+mod canary;
 mod check;
 mod concurrency;
 mod container;
@@ -24,6 +25,7 @@ mod diagnostic;
 mod environment;
 mod expr;
 mod fields;
+mod freeze;
 mod graph;
 mod job;
 mod matrix;

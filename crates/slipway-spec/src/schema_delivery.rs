@@ -198,9 +198,7 @@ fn canary_targets() -> Value {
     ]})
 }
 fn canary_steps() -> Value {
-    let step = |name: &str, value: Value| {
-        json!({"type": "object", "properties": {name: value}, "required": [name], "additionalProperties": false})
-    };
+    let step = |name: &str, value: Value| json!({"type": "object", "properties": {name: value}, "required": [name], "additionalProperties": false});
     json!({"type": "array", "minItems": 1, "items": {"oneOf": [
         step("weight", percentage()),
         step("pause", pause()),
@@ -250,7 +248,10 @@ pub(crate) const NOT_FOR_APPROVAL: &[(&str, &str)] = &[
     ),
     ("cache", "an approval job has no workspace to cache"),
     ("reports", "an approval job runs no tests"),
-    ("runs-on", "an approval job waits on the server, not on an agent"),
+    (
+        "runs-on",
+        "an approval job waits on the server, not on an agent",
+    ),
     ("image", "an approval job has no container"),
     ("services", "an approval job has no container"),
     ("resources", "an approval job has no container"),

@@ -121,12 +121,56 @@ fn job(j: &Job) -> Value {
             json!({
                 "environment": deploy.environment,
                 "artifact": format!("{:?}", deploy.artifact),
-                "strategy": format!("{:?}", deploy.strategy),
+                "strategy": strategy(&deploy.strategy),
                 "at": at(deploy.span),
             }),
         );
     }
+    // Likewise only approval jobs show `approval`.
+    if let (Some(approval), Some(map)) = (&j.approval, value.as_object_mut()) {
+        map.insert("approval".into(), self::approval(approval));
+    }
     value
+}
+
+/// Rolling and blue-green as before; a canary as JSON, its `verify` blocks as slipway-verify
+/// serialises them.
+fn strategy(s: &slipway_spec::deploy::Strategy) -> Value {
+    use slipway_spec::deploy::{CanaryStep, Strategy};
+    let Strategy::Canary(canary) = s else {
+        return json!(format!("{s:?}"));
+    };
+    let steps: Vec<Value> = canary
+        .steps
+        .iter()
+        .map(|step| match step {
+            CanaryStep::Weight(w) => json!({"weight": w}),
+            CanaryStep::Pause(d) => json!({"pause_ms": d.as_millis() as u64}),
+            CanaryStep::PauseUntilApproved => json!({"pause": "until-approved"}),
+            CanaryStep::Verify(config) => json!({"verify": config}),
+        })
+        .collect();
+    json!({"canary": {
+        "canary_targets": format!("{:?}", canary.canary_targets),
+        "steps": steps,
+        "promote": format!("{:?}", canary.promote),
+    }})
+}
+
+fn approval(a: &slipway_spec::approval::ApprovalJob) -> Value {
+    json!({
+        "approvals": a.approvals,
+        "approvers": a.approvers.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>(),
+        "timeout": a.timeout.as_secs(),
+        "on_timeout": format!("{:?}", a.on_timeout),
+        "self_approval": a.self_approval,
+        "message": a.message,
+        "inputs": a.inputs.iter().map(|i| json!({
+            "name": i.name, "kind": format!("{:?}", i.kind), "required": i.required,
+            "default": i.default, "description": i.description, "at": at(i.span),
+        })).collect::<Vec<_>>(),
+        "at": at(a.span),
+    })
 }
 
 fn steps_job(j: &Job) -> Value {
