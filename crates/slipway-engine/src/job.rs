@@ -126,6 +126,23 @@ pub async fn run_job<E: Executor, S: Store>(
     let started = Instant::now();
     let planned = &shared.plan.jobs[index];
     let job = &shared.pipeline.jobs[planned.spec];
+    let runner = JobRunner {
+        shared: &shared,
+        executor: PhantomData::<E>,
+        store: &store,
+        index,
+        job,
+        key: &planned.key,
+        matrix: matrix_value(&planned.matrix),
+        needs: needs_value(&upstream),
+        upstream: &upstream,
+        cancel,
+        started,
+    };
+    // A gate waits for people: no workspace, no artifacts, no cache.
+    if let Some(approval) = &job.approval {
+        return runner.run_approval(approval).await;
+    }
     let container = match container_request(&shared, job) {
         Ok(container) => container,
         Err(error) => return JobOutcome::failed(error, CacheStatus::Uncached, started),
@@ -145,19 +162,7 @@ pub async fn run_job<E: Executor, S: Store>(
             );
         }
     };
-    let mut runner = JobRunner {
-        shared: &shared,
-        executor: PhantomData::<E>,
-        store: &store,
-        index,
-        job,
-        key: &planned.key,
-        matrix: matrix_value(&planned.matrix),
-        needs: needs_value(&upstream),
-        upstream: &upstream,
-        cancel,
-        started,
-    };
+    let mut runner = runner;
     let outcome = runner.run(&mut workspace).await;
     workspace.release().await;
     outcome
@@ -223,7 +228,12 @@ struct StepsState {
 }
 
 impl<E: Executor, S: Store> JobRunner<'_, E, S> {
-    fn scope<'s>(&'s self, env: &'s Value, steps: &'s Value, status: Status) -> Scope<'s> {
+    pub(crate) fn scope<'s>(
+        &'s self,
+        env: &'s Value,
+        steps: &'s Value,
+        status: Status,
+    ) -> Scope<'s> {
         Scope {
             env,
             matrix: &self.matrix,
@@ -236,6 +246,21 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             status,
             hash_files: None,
         }
+    }
+
+    /// The job's environment: the pipeline's, then its own, rendered.
+    pub(crate) fn job_env(&self) -> Result<Vec<(String, String)>, String> {
+        let mut env = self.shared.pipeline_env.clone();
+        let null = Value::Null;
+        let pipeline_env = &self.shared.pipeline_env_value;
+        for var in &self.job.env {
+            let value = var
+                .value
+                .render(&self.scope(pipeline_env, &null, Status::ok()))
+                .map_err(|error| format!("env `{}`: {error}", var.name))?;
+            env.push((var.name.clone(), value));
+        }
+        Ok(env)
     }
 
     fn cancelled(&self) -> bool {
@@ -266,26 +291,11 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             return self.run_deploy(ws, deploy).await;
         }
 
-        // The job's environment: the pipeline's, then its own.
-        let mut env_pairs = self.shared.pipeline_env.clone();
+        let env_pairs = match self.job_env() {
+            Ok(env) => env,
+            Err(error) => return JobOutcome::failed(error, CacheStatus::Uncached, self.started),
+        };
         let null = Value::Null;
-        for var in &self.job.env {
-            let pipeline_env = &self.shared.pipeline_env_value;
-            let value = match var
-                .value
-                .render(&self.scope(pipeline_env, &null, Status::ok()))
-            {
-                Ok(value) => value,
-                Err(error) => {
-                    return JobOutcome::failed(
-                        format!("env `{}`: {error}", var.name),
-                        CacheStatus::Uncached,
-                        self.started,
-                    );
-                }
-            };
-            env_pairs.push((var.name.clone(), value));
-        }
 
         // The job cache.
         let mut cache_key = None;
@@ -801,7 +811,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         Some((summary, report.cases))
     }
 
-    async fn blocking_restore(
+    pub(crate) async fn blocking_restore(
         &self,
         artifact: &ArtifactRecord,
         ws: &E::Workspace,
@@ -855,7 +865,7 @@ enum CacheCheck {
 }
 
 impl Status {
-    fn ok() -> Status {
+    pub(crate) fn ok() -> Status {
         Status {
             success: true,
             failure: false,
@@ -885,7 +895,7 @@ impl TestSummary {
     }
 }
 
-fn env_object(pairs: &[(String, String)]) -> Value {
+pub(crate) fn env_object(pairs: &[(String, String)]) -> Value {
     let mut object = Object::new();
     for (name, value) in pairs {
         object.insert(name.as_str(), Value::String(value.clone()));

@@ -4,49 +4,42 @@
 
 use slipway_spec::deploy::{ArtifactRef, DeployJob};
 
-use crate::events::Event;
 use crate::job::{JobOutcome, JobRunner};
-use crate::job_sink::TeeSink;
+use crate::job_single::MaskedLines;
 use crate::ports::{
-    DeployArtifact, DeployLine, DeployRequest, DeployResult, Executor, LineSink, SecretMasker,
-    StepExit, Store, Stream, Workspace,
+    DeployArtifact, DeployRequest, DeployResult, Executor, StepExit, Store, Workspace,
 };
-use crate::records::{CacheStatus, JobResult, Record};
-use crate::run::now_ms;
+use crate::records::{ArtifactKind, ArtifactRecord, CacheStatus, Digest, JobResult};
 
-/// Masks each progress line and writes it to the step's sinks.
-struct MaskedLines<'a, S: LineSink> {
-    masker: &'a SecretMasker,
-    sink: &'a mut S,
-    buffer: Vec<u8>,
-}
-
-impl<S: LineSink> DeployLine for MaskedLines<'_, S> {
-    fn line(&mut self, text: &str) {
-        // One deployment line may hold several lines of a command's output.
-        for line in text.split('\n') {
-            self.buffer.clear();
-            self.masker.mask(line.as_bytes(), &mut self.buffer);
-            self.sink.line(Stream::Stdout, now_ms(), &self.buffer);
-        }
-        self.sink.flush();
-    }
-}
+/// Where an artifact deployed by digest is restored, under the workspace.
+const RELEASE_DIR: &str = ".slipway/release";
 
 impl<E: Executor, S: Store> JobRunner<'_, E, S> {
     /// Resolves the artifact: the named artifact of a job this one needs,
-    /// where it now is in the workspace (restored there, or built there).
-    fn deploy_artifact(
+    /// where it now is in the workspace (restored there, or built there), or
+    /// an artifact of an earlier run restored from the store by its digest.
+    async fn deploy_artifact(
         &self,
-        root: &std::path::Path,
+        ws: &E::Workspace,
         job: &DeployJob,
     ) -> Result<DeployArtifact, String> {
+        let root = ws.root();
         match &job.artifact {
             ArtifactRef::Image(reference) => Ok(DeployArtifact::Image {
                 reference: reference.clone(),
             }),
-            ArtifactRef::Digest { name, .. } => {
-                Err(format!("artifact `{name}` by digest: not built yet"))
+            ArtifactRef::Digest { name, digest } => {
+                let record = by_digest(name, digest)?;
+                self.blocking_restore(&record, ws).await.map_err(|error| {
+                    format!(
+                        "artifact `{name}` with digest {digest} could not be restored from this store (was it published by a run this store kept?): {error}"
+                    )
+                })?;
+                Ok(DeployArtifact::File {
+                    name: record.name,
+                    path: root.join(&record.path),
+                    digest: record.digest,
+                })
             }
             ArtifactRef::Job {
                 job: from,
@@ -78,41 +71,16 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         let Some(deployer) = shared.options.deployer.clone() else {
             return failed("this agent cannot run `deploy:` jobs".to_string());
         };
-        let artifact = match self.deploy_artifact(ws.root(), job) {
+        let artifact = match self.deploy_artifact(ws, job).await {
             Ok(artifact) => artifact,
             Err(error) => return failed(error),
         };
-        let name = format!("deploy to {}", job.environment);
-        let record = Record::StepStarted {
-            job: self.index,
-            step: 0,
-            name: name.clone(),
-            at_ms: now_ms(),
+        let mut step = match self.begin_single_step(format!("deploy to {}", job.environment)) {
+            Ok(step) => step,
+            Err(error) => return failed(error),
         };
-        if let Err(error) = self.store.record(&shared.run, &record) {
-            return failed(error.to_string());
-        }
-        shared.events.event(Event::StepStarted {
-            job: self.key,
-            step: 0,
-            name: &name,
-        });
-        let log = match self.store.open_step_log(&shared.run, self.key, 0) {
-            Ok(log) => log,
-            Err(error) => return failed(error.to_string()),
-        };
-        let mut sink = TeeSink {
-            log: Some(log),
-            view: shared.events.step_output(self.key, 0),
-            error: None,
-        };
-        let started = std::time::Instant::now();
-        let result = {
-            let mut lines = MaskedLines {
-                masker: &shared.masker,
-                sink: &mut sink,
-                buffer: Vec::new(),
-            };
+        let DeployResult { result, release } = {
+            let mut lines = MaskedLines::new(&shared.masker, &mut step.sink);
             let request = DeployRequest {
                 job,
                 root: ws.root(),
@@ -121,46 +89,26 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 job_key: self.key,
                 version: format!("run {}", shared.run),
                 approver: shared.options.approver.clone(),
-                approvals: Vec::new(),
+                approvals: shared.approvals_so_far(),
                 commit: shared.options.git.sha.clone(),
                 commit_time: None,
                 freeze_override: None,
             };
             deployer.0.deploy(request, &mut lines, &self.cancel).await
         };
-        let DeployResult { result, release } = result;
         let cancelled = *self.cancel.borrow();
         let exit = match (&result, cancelled) {
             (Ok(_), _) => StepExit::Exited(0),
             (Err(_), true) => StepExit::Cancelled,
             (Err(_), false) => StepExit::Exited(1),
         };
-        if let Err(error) = &result {
-            let mut masked = Vec::new();
-            shared.masker.mask(error.as_bytes(), &mut masked);
-            sink.line(Stream::Stderr, now_ms(), &masked);
-        }
-        sink.flush();
-        let store_error = sink.finish();
-        let record = Record::StepFinished {
-            job: self.index,
-            step: 0,
-            exit: exit.clone(),
-            attempt: 0,
-            at_ms: now_ms(),
-        };
-        if let Err(error) = self.store.record(&shared.run, &record) {
-            return failed(error.to_string());
-        }
-        shared.events.event(Event::StepFinished {
-            job: self.key,
-            step: 0,
-            name: &name,
-            exit: &exit,
-            duration_ms: started.elapsed().as_millis() as u64,
-        });
-        if let Some(error) = store_error {
-            return failed(format!("could not store the log: {error}"));
+        if let Err(error) =
+            self.end_single_step(step, exit, result.as_ref().err().map(String::as_str))
+        {
+            return JobOutcome {
+                release,
+                ..failed(error)
+            };
         }
         let outcome = match result {
             Ok(_) => JobOutcome {
@@ -176,4 +124,30 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         };
         JobOutcome { release, ..outcome }
     }
+}
+
+/// The record of an artifact deployed by digest (`blake3:HEX` or `HEX`),
+/// restored to `.slipway/release/HEX/NAME` under the workspace.
+fn by_digest(name: &str, digest: &str) -> Result<ArtifactRecord, String> {
+    let hex = digest.strip_prefix("blake3:").unwrap_or(digest);
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "artifact `{name}`: `{digest}` is not an artifact digest (64 hex characters of BLAKE3, optionally after `blake3:`)"
+        ));
+    }
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        return Err(format!(
+            "artifact name `{name}` cannot be a file name (no `/`, not `.` or `..`)"
+        ));
+    }
+    let hex = hex.to_ascii_lowercase();
+    Ok(ArtifactRecord {
+        name: name.to_string(),
+        path: format!("{RELEASE_DIR}/{hex}/{name}"),
+        digest: Digest(hex),
+        // Unknown until restored; the store checks the content against
+        // the digest as it writes the file.
+        size: 0,
+        kind: ArtifactKind::File,
+    })
 }

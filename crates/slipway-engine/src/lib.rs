@@ -1,13 +1,16 @@
 //! The Slipway engine: plan a run, schedule its jobs, run their steps through
 //! an executor, record everything through a store.
 
+pub mod approval;
 pub mod cachekey;
 pub mod contexts;
 pub mod events;
 mod job;
+mod job_approval;
 mod job_definition;
 mod job_deploy;
 mod job_outputs;
+mod job_single;
 mod job_sink;
 pub mod plan;
 pub mod ports;

@@ -16,7 +16,9 @@ use crate::contexts::{Scope, Status, git_value, matrix_value, string_object};
 use crate::events::{Event, EventSink};
 use crate::job::{JobOutcome, Upstream, needs_value, run_job};
 use crate::plan::Plan;
-use crate::ports::{CancelSignal, Executor, RunStore, SecretMasker, Store, StoreError};
+use crate::ports::{
+    ApprovalDecision, CancelSignal, Executor, RunStore, SecretMasker, Store, StoreError,
+};
 use crate::records::{
     ArtifactRecord, CacheStatus, GitInfo, JobResult, JobSummary, Record, RunMeta, RunSummary,
     TestSummary,
@@ -74,6 +76,11 @@ pub struct RunContext {
     /// The pipeline's `env:`, rendered once.
     pub pipeline_env: Vec<(String, String)>,
     pub pipeline_env_value: Value,
+    /// The decisions of the approval gates this process decided for the
+    /// run, in order; later `deploy:` jobs put them in their release
+    /// record. Under the server each job runs in a context of its own, so
+    /// this stays empty there and the server attaches them itself.
+    pub approvals: std::sync::Mutex<Vec<ApprovalDecision>>,
 }
 
 impl RunContext {
@@ -124,8 +131,25 @@ impl RunContext {
             git,
             pipeline_env,
             pipeline_env_value,
+            approvals: std::sync::Mutex::new(Vec::new()),
         };
         (context, env_failure)
+    }
+
+    /// Remembers a gate's decision for the `deploy:` jobs that follow.
+    pub fn add_approval(&self, decision: ApprovalDecision) {
+        self.approvals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(decision);
+    }
+
+    /// The decisions of the gates decided so far, in order.
+    pub fn approvals_so_far(&self) -> Vec<ApprovalDecision> {
+        self.approvals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

@@ -68,6 +68,8 @@ impl Launcher for Scripted {
             error: None,
             duration_ms: 1,
             test_cases: Vec::new(),
+            release: None,
+            approval: None,
         };
         if let Ok(mut launched) = self.launched.lock() {
             launched.push((key, upstream));
@@ -101,6 +103,7 @@ jobs:
         git: Default::default(),
         restore_artifacts: true,
         deployer: None,
+        approver: None,
     };
     let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let summary = run_with(
@@ -168,6 +171,7 @@ fn options() -> RunOptions {
         git: Default::default(),
         restore_artifacts: true,
         deployer: None,
+        approver: None,
     }
 }
 
