@@ -416,7 +416,13 @@ impl Runs {
     /// A new run of the same commit and pipeline, starting from the records
     /// of `run` minus the jobs in `jobs` (all that did not succeed when
     /// empty) and what depends on them: passed jobs keep their results.
-    pub async fn retry(self: &Arc<Self>, run_id: Id, jobs: &[String]) -> Result<Run, RetryError> {
+    /// `triggered_by` is who asked for it.
+    pub async fn retry(
+        self: &Arc<Self>,
+        run_id: Id,
+        jobs: &[String],
+        triggered_by: Option<String>,
+    ) -> Result<Run, RetryError> {
         let old = self.store.run(run_id).await?;
         if !old.status.is_final() {
             return Err(RetryError::NotFinished);
@@ -468,6 +474,7 @@ impl Runs {
                 tag: old.tag.clone(),
                 commit_sha: old.commit_sha.clone(),
                 inputs: old.inputs.clone(),
+                triggered_by,
             })
             .await?;
         self.store.set_run_pipeline(run.id, &file, &source).await?;

@@ -25,6 +25,7 @@ impl RunStarter for Starter {
             tag: request.tag,
             commit_sha: request.commit,
             inputs: serde_json::Value::Object(request.inputs),
+            triggered_by: request.triggered_by,
         };
         let pipeline = request.pipeline.map(|p| (p.file, p.source));
         let run = self

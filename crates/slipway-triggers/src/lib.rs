@@ -77,6 +77,9 @@ pub struct RunRequest {
     pub reason: String,
     /// The pull request, for `pull_request` runs.
     pub pull_request: Option<PullRequestInfo>,
+    /// Who started the run: the user of a manual run, the forge's sender
+    /// of a webhook delivery; `None` for polling and cron.
+    pub triggered_by: Option<String>,
 }
 
 /// The pull request a `pull_request` run builds.

@@ -22,6 +22,17 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
         git_ref: Option<&str>,
         inputs: Map<String, Value>,
     ) -> Result<i64, TriggerError> {
+        self.manual_by(project, git_ref, inputs, None).await
+    }
+
+    /// [`Triggers::manual`], recording `user` as who started the run.
+    pub async fn manual_by(
+        &self,
+        project: &Project,
+        git_ref: Option<&str>,
+        inputs: Map<String, Value>,
+        user: Option<&str>,
+    ) -> Result<i64, TriggerError> {
         let lock = self.project_lock(project.id);
         let guard = lock.lock().await;
         let mirror = self.fetched_mirror(project).await?;
@@ -75,6 +86,7 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
             reason,
         );
         request.inputs = typed;
+        request.triggered_by = user.map(str::to_owned);
         self.start(request).await.map_err(TriggerError::Start)
     }
 }

@@ -202,14 +202,25 @@ impl<S: RunStarter, St: ServerStore + 'static> Triggers<S, St> {
     /// does not start it again.
     async fn decide(&self, project: &Project, event: &Event) -> Decision {
         let synced = self.sync_mirror(project).await;
-        match event {
+        let mut decision = match event {
             Event::Push(push) | Event::Tag(push) if push.deleted => {
                 Decision::Ignore(format!("{} was deleted: nothing to build", push.ref_name))
             }
             Event::Push(push) => push_decision(project.id, &synced, push, "push").await,
             Event::Tag(push) => push_decision(project.id, &synced, push, "tag").await,
             Event::PullRequest(pr) => pull_request_decision(project.id, &synced, pr).await,
+        };
+        // Who caused the event starts the run (approvals may refuse them).
+        let sender = match event {
+            Event::Push(push) | Event::Tag(push) => &push.sender,
+            Event::PullRequest(pr) => &pr.sender,
+        };
+        if let Decision::Start(request) = &mut decision
+            && !sender.is_empty()
+        {
+            request.triggered_by = Some(sender.clone());
         }
+        decision
     }
 
     /// Sets the pushed ref to its new commit in the polling state (once polling has a
@@ -405,6 +416,7 @@ impl RunRequest {
             pipeline,
             reason,
             pull_request: None,
+            triggered_by: None,
         }
     }
 }

@@ -229,7 +229,12 @@ pub async fn trigger(
     let project = project_for(&state, &caller, &project, Action::Operate).await?;
     let run_id = state
         .hooks
-        .manual(&project, request.git_ref.as_deref(), request.inputs)
+        .manual_by(
+            &project,
+            request.git_ref.as_deref(),
+            request.inputs,
+            Some(&caller.0.user_name),
+        )
         .await
         .map_err(|error| match error {
             TriggerError::Store(e) => ApiError::from(e),

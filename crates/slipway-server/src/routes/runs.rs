@@ -199,7 +199,7 @@ pub async fn retry(
     let (run, project) = run_for(&state, &caller, id, Action::Operate).await?;
     let new = state
         .runs
-        .retry(run.id, &request.jobs)
+        .retry(run.id, &request.jobs, Some(caller.0.user_name.clone()))
         .await
         .map_err(|error| match error {
             RetryError::Sql(e) => ApiError::from(e),

@@ -16,6 +16,7 @@ use super::{
     TokenInfo, TokenKind, User, audit, auth, events, jobs, projects, results, runs, secrets,
     triggers,
 };
+use super::{ApprovalGate, GateState, NewGate, NewVote, approvals};
 
 /// The server's persistence. Every future is `Send`, so handlers (axum) can
 /// await them on a multi-threaded runtime. Errors are [`SqlError`]: `Invalid`
@@ -323,6 +324,48 @@ pub trait ServerStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<AuditEntry>, SqlError>> + Send;
     /// Recomputes the whole chain; the number of entries when intact, else `AuditTampered` naming the first bad entry.
     fn verify_audit_chain(&self) -> impl Future<Output = Result<u64, SqlError>> + Send;
+    // Approval gates
+
+    /// Opens the gate `(run, job_key, gate)`, pending until `deadline_ms`; idempotent: a gate already opened is returned as stored (its deadline, votes and decision unchanged).
+    fn open_gate(
+        &self,
+        new: NewGate,
+    ) -> impl Future<Output = Result<ApprovalGate, SqlError>> + Send;
+    /// The gate `(run, job_key, gate)` with its votes, if it was opened.
+    fn approval_gate(
+        &self,
+        run_id: Id,
+        job_key: &str,
+        gate: &str,
+    ) -> impl Future<Output = Result<Option<ApprovalGate>, SqlError>> + Send;
+    /// Every gate of a run with its votes, in the order opened.
+    fn run_gates(
+        &self,
+        run_id: Id,
+    ) -> impl Future<Output = Result<Vec<ApprovalGate>, SqlError>> + Send;
+    /// The pending gates of a project's runs with their votes, in the order opened.
+    fn pending_gates(
+        &self,
+        project_id: Id,
+    ) -> impl Future<Output = Result<Vec<ApprovalGate>, SqlError>> + Send;
+    /// Pending gates whose deadline has passed, oldest deadline first, at most `limit` (0 means 100), without their votes.
+    fn overdue_gates(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ApprovalGate>, SqlError>> + Send;
+    /// Adds a user's vote to a pending gate before its deadline and returns the gate with every vote; `Conflict` for a second vote of the user, a decided gate or a passed deadline.
+    fn add_vote(
+        &self,
+        gate_id: Id,
+        vote: NewVote,
+    ) -> impl Future<Output = Result<ApprovalGate, SqlError>> + Send;
+    /// Decides a pending gate (compare-and-set): `true` when this call decided it, `false` when it was already decided (or does not exist).
+    fn decide_gate(
+        &self,
+        gate_id: Id,
+        state: GateState,
+        decision: &Value,
+    ) -> impl Future<Output = Result<bool, SqlError>> + Send;
 }
 
 impl ServerStore for SqlStore {
@@ -556,5 +599,36 @@ impl ServerStore for SqlStore {
     }
     async fn verify_audit_chain(&self) -> Result<u64, SqlError> {
         audit::verify(self).await
+    }
+    async fn open_gate(&self, new: NewGate) -> Result<ApprovalGate, SqlError> {
+        approvals::open(self, new).await
+    }
+    async fn approval_gate(
+        &self,
+        run_id: Id,
+        job_key: &str,
+        gate: &str,
+    ) -> Result<Option<ApprovalGate>, SqlError> {
+        approvals::get(self, run_id, job_key, gate).await
+    }
+    async fn run_gates(&self, run_id: Id) -> Result<Vec<ApprovalGate>, SqlError> {
+        approvals::of_run(self, run_id).await
+    }
+    async fn pending_gates(&self, project_id: Id) -> Result<Vec<ApprovalGate>, SqlError> {
+        approvals::pending_of_project(self, project_id).await
+    }
+    async fn overdue_gates(&self, limit: u32) -> Result<Vec<ApprovalGate>, SqlError> {
+        approvals::overdue(self, limit).await
+    }
+    async fn add_vote(&self, gate_id: Id, vote: NewVote) -> Result<ApprovalGate, SqlError> {
+        approvals::add_vote(self, gate_id, vote).await
+    }
+    async fn decide_gate(
+        &self,
+        gate_id: Id,
+        state: GateState,
+        decision: &Value,
+    ) -> Result<bool, SqlError> {
+        approvals::decide(self, gate_id, state, decision).await
     }
 }

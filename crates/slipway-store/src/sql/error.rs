@@ -26,6 +26,13 @@ pub enum SqlError {
         /// e.g. "project `web`".
         what: String,
     },
+    /// The write contradicts the stored state (a second vote by one user,
+    /// a vote on a gate already decided or past its deadline).
+    #[error("{reason}")]
+    Conflict {
+        /// What conflicts, for a user.
+        reason: String,
+    },
     /// The audit log no longer matches its hash chain.
     #[error("the audit log was altered at entry {seq}: {reason}")]
     AuditTampered {

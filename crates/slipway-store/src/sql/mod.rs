@@ -22,7 +22,7 @@
 //! | table | one row per | columns |
 //! |---|---|---|
 //! | `projects` | project | `name` (unique), `repo_url`, `default_branch`, `settings` (JSON object), `webhook_nonce` + `webhook_ciphertext` (the encrypted webhook secret, or NULL), `next_run_number` (the number the next run gets), `created_ms` |
-//! | `runs` | run | `project_id`, `number` (unique per project), `status` (queued, running, succeeded, failed, cancelled), `reason` (why, e.g. the failure), `trigger_kind` (push, pull_request, tag, schedule, manual, …), `branch`, `tag`, `commit_sha`, `inputs` (JSON object), `created_ms`, `started_ms`, `finished_ms`, `next_event_seq` (the sequence number of the next scheduler record) |
+//! | `runs` | run | `project_id`, `number` (unique per project), `status` (queued, running, succeeded, failed, cancelled), `reason` (why, e.g. the failure), `trigger_kind` (push, pull_request, tag, schedule, manual, …), `branch`, `tag`, `commit_sha`, `inputs` (JSON object), `triggered_by` (who started it: a user, a forge's sender, or NULL), `created_ms`, `started_ms`, `finished_ms`, `next_event_seq` (the sequence number of the next scheduler record) |
 //! | `jobs` | job instance of a run | `run_id`, `job_key` (unique per run, e.g. `test (linux, 1)`), `labels` (JSON array an agent must all have), `status` (queued, running, succeeded, failed, skipped, cancelled), `agent` (holder), `lease_expires_ms` (the holder must renew before), `attempt` (1 first), `reason`, `queued_ms`, `started_ms`, `finished_ms` |
 //! | `run_pipelines` | run started from a pipeline file | `run_id` (primary key), `file` (the pipeline file's path in the repository), `source` (its YAML text, at most 4 MiB) |
 //! | `steps` | step of a job | `job_id`, `idx` (0-based), `name`, `status` (as jobs), `exit_code`, `started_ms`, `finished_ms` |
@@ -36,6 +36,8 @@
 //! | `project_roles` | grant | `project_id`, `user_id` (one role per pair), `role` (viewer, developer, maintainer, admin) |
 //! | `secrets` | project secret | `project_id`, `name` (unique per project), `nonce` (24 random bytes), `ciphertext` (XChaCha20-Poly1305 of the value with its tag), `created_ms`, `updated_ms` |
 //! | `audit_log` | audited action | `seq` (1, 2, 3, …), `at_ms`, `actor`, `action`, `target`, `details` (JSON), `prev_hash` (hex SHA-256 of the previous entry), `hash` (hex SHA-256 of `prev_hash` and this entry's canonical content) |
+//! | `approval_gates` | gate of a job waiting for people | `run_id`, `job_key`, `gate` (`""` for an `approval:` job, `canary step N` for a canary pause; unique with the run and job), `required` (approving votes needed), `opened_ms`, `deadline_ms`, `state` (pending, approved, rejected, timed_out), `decision` (JSON, once decided), `decided_ms` |
+//! | `approval_votes` | vote on a gate | `gate_id`, `user_name` (one vote per user and gate), `approved`, `comment`, `inputs` (JSON object), `at_ms` |
 //! | `audit_head` | (one row) | `seq` and `hash` of the last audit entry: the chain's anchor, which also serialises appends |
 //!
 //! # Invariants
@@ -53,6 +55,10 @@
 //!   [`ServerStore::verify_audit_chain`] detects a changed, inserted or
 //!   deleted row (the last one included), even by someone who disabled the
 //!   triggers.
+//! - **An approval gate is decided once**: the decision is a
+//!   compare-and-set from `pending`; a vote is added only while its gate is
+//!   pending and before its deadline, under the gate's row lock, and at most
+//!   once per user.
 //! - **Tokens are never stored in clear**: only their SHA-256; the clear token
 //!   exists once, in [`ClearToken`], returned by `create_token`.
 //! - **Secrets are encrypted at rest** (the webhook secret too), each value
@@ -82,6 +88,7 @@
 mod macros;
 
 mod api;
+mod approvals;
 pub(crate) mod audit;
 mod auth;
 mod crypto;
@@ -229,6 +236,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "server triggers",
         include_str!("../../migrations/sqlite/0002_server_triggers.sql"),
     ),
+    (
+        3,
+        "approvals",
+        include_str!("../../migrations/sqlite/0003_approvals.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -241,6 +253,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         2,
         "server triggers",
         include_str!("../../migrations/postgres/0002_server_triggers.sql"),
+    ),
+    (
+        3,
+        "approvals",
+        include_str!("../../migrations/postgres/0003_approvals.sql"),
     ),
 ];
 

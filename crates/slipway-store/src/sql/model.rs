@@ -116,6 +116,9 @@ pub struct NewRun {
     pub commit_sha: Option<String>,
     /// Manual inputs as a JSON object (`{}` when none).
     pub inputs: Value,
+    /// Who started it: the user of a manual run or retry, the forge's
+    /// sender of a webhook run; `None` for cron and polling.
+    pub triggered_by: Option<String>,
 }
 
 /// A stored run.
@@ -134,6 +137,8 @@ pub struct Run {
     pub tag: Option<String>,
     pub commit_sha: Option<String>,
     pub inputs: Value,
+    /// Who started it (see [`NewRun::triggered_by`]).
+    pub triggered_by: Option<String>,
     pub created_ms: i64,
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
@@ -445,6 +450,71 @@ pub struct Delivery {
     pub run_ids: Vec<Id>,
     /// When the store logged it.
     pub received_ms: i64,
+}
+
+text_enum! {
+    /// Where an approval gate stands.
+    GateState, "approval gate state" {
+        /// Waiting for votes until its deadline.
+        Pending = "pending",
+        /// Enough people approved.
+        Approved = "approved",
+        /// Someone rejected it.
+        Rejected = "rejected",
+        /// Its deadline passed; the decision says what that meant
+        /// (`on_timeout`: rejected, or approved).
+        TimedOut = "timed_out",
+    }
+}
+
+/// An approval gate to open: an `approval:` job (`gate` empty) or a
+/// canary's `pause: until-approved` (`canary step N`) of one job of a run.
+#[derive(Debug, Clone)]
+pub struct NewGate {
+    pub run_id: Id,
+    pub job_key: String,
+    pub gate: String,
+    /// Distinct approving votes needed (at least 1).
+    pub required: u32,
+    /// When the gate times out (ms since the epoch).
+    pub deadline_ms: i64,
+}
+
+/// A stored approval gate with its votes in the order cast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalGate {
+    pub id: Id,
+    pub run_id: Id,
+    pub job_key: String,
+    pub gate: String,
+    pub required: u32,
+    pub opened_ms: i64,
+    pub deadline_ms: i64,
+    pub state: GateState,
+    /// How it ended (the engine's `ApprovalDecision` as JSON), once decided.
+    pub decision: Option<Value>,
+    pub decided_ms: Option<i64>,
+    pub votes: Vec<GateVote>,
+}
+
+/// One person's vote to add to a gate.
+#[derive(Debug, Clone)]
+pub struct NewVote {
+    pub user: String,
+    pub approved: bool,
+    pub comment: Option<String>,
+    /// The approver's typed inputs, a JSON object (`{}` when none).
+    pub inputs: Value,
+}
+
+/// A stored vote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateVote {
+    pub user: String,
+    pub approved: bool,
+    pub comment: Option<String>,
+    pub inputs: Value,
+    pub at_ms: i64,
 }
 
 /// The text stored for a test outcome.

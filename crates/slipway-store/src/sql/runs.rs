@@ -8,7 +8,7 @@ use super::{Id, NewRun, Run, RunFilter, RunStatus, SqlError, SqlStore, validate}
 macro_rules! run_columns {
     () => {
         "id, project_id, number, status, reason, trigger_kind, branch, tag, commit_sha, inputs, \
-         created_ms, started_ms, finished_ms"
+         triggered_by, created_ms, started_ms, finished_ms"
     };
 }
 
@@ -23,6 +23,7 @@ type RunRow = (
     Option<String>,
     Option<String>,
     String,
+    Option<String>,
     i64,
     Option<i64>,
     Option<i64>,
@@ -40,6 +41,7 @@ fn from_row(row: RunRow) -> Result<Run, SqlError> {
         tag,
         commit_sha,
         inputs,
+        triggered_by,
         created_ms,
         started_ms,
         finished_ms,
@@ -55,6 +57,7 @@ fn from_row(row: RunRow) -> Result<Run, SqlError> {
         tag,
         commit_sha,
         inputs: parse_json("run inputs", &inputs)?,
+        triggered_by,
         created_ms,
         started_ms,
         finished_ms,
@@ -66,6 +69,7 @@ pub(crate) async fn create(store: &SqlStore, new: NewRun) -> Result<Run, SqlErro
     validate::opt_text("branch", new.branch.as_deref(), 1024)?;
     validate::opt_text("tag", new.tag.as_deref(), 1024)?;
     validate::opt_text("commit", new.commit_sha.as_deref(), 128)?;
+    validate::opt_text("triggered by", new.triggered_by.as_deref(), 255)?;
     let inputs = object_text("run inputs", &new.inputs)?;
     let now = store.now();
     on_pool!(store, |pool| {
@@ -84,7 +88,8 @@ pub(crate) async fn create(store: &SqlStore, new: NewRun) -> Result<Run, SqlErro
         };
         let row: RunRow = sqlx::query_as(concat!(
             "INSERT INTO runs (project_id, number, status, trigger_kind, branch, tag, commit_sha, \
-             inputs, created_ms) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8) RETURNING ",
+             inputs, triggered_by, created_ms) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9) \
+             RETURNING ",
             run_columns!()
         ))
         .bind(new.project_id)
@@ -94,6 +99,7 @@ pub(crate) async fn create(store: &SqlStore, new: NewRun) -> Result<Run, SqlErro
         .bind(new.tag.as_deref())
         .bind(new.commit_sha.as_deref())
         .bind(&inputs)
+        .bind(new.triggered_by.as_deref())
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;

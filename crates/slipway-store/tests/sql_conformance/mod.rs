@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses the whole suite, rustc sees one copy at a time
 
+pub mod approvals;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -91,6 +93,7 @@ macro_rules! sql_conformance_suite {
             trigger_state_upserts,
             schema_2_applies_over_existing_data,
         );
+        $crate::sql_approvals_suite!($make);
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {
         $(
@@ -122,6 +125,7 @@ fn new_run(project_id: Id, branch: &str, sha: &str) -> NewRun {
         tag: None,
         commit_sha: Some(sha.into()),
         inputs: json!({}),
+        triggered_by: None,
     }
 }
 
