@@ -22,8 +22,8 @@ use crate::records::{CacheStatus, JobResult};
 /// What a gate's `message:` may refer to: what a job's `env:` may.
 const MESSAGE_CONTEXTS: [&str; 6] = ["env", "matrix", "needs", "inputs", "secrets", "git"];
 
-/// The outputs an approval job always has; inputs of these names are not
-/// outputs (the spec refuses them; this keeps a bad one from hiding them).
+/// The outputs an approval job always has; an input of one of these names
+/// is not an output (it would hide the approvers or the comment).
 const FIXED_OUTPUTS: [&str; 2] = ["approved_by", "comment"];
 
 impl<E: Executor, S: Store> JobRunner<'_, E, S> {

@@ -551,3 +551,63 @@ async fn a_digest_the_store_lacks_or_that_is_no_digest_fails_the_deploy_naming_i
         );
     }
 }
+
+#[tokio::test]
+async fn a_gate_written_in_yaml_runs_as_the_spec_reads_it() {
+    let yaml = "
+env: {TEAM: payments}
+jobs:
+  build: {steps: [{run: echo build}]}
+  sign-off:
+    needs: [build]
+    approval:
+      approvals: 2
+      approvers: [alice, bob]
+      timeout: 4h
+      message: 'Ship for ${{ env.TEAM }}?'
+      inputs:
+        window: {type: choice, options: [now, tonight], default: tonight}
+  ship:
+    needs: [sign-off]
+    env: {WINDOW: '${{ needs.sign-off.outputs.window }}'}
+    steps: [{run: echo ship}]
+";
+    let pipeline = Arc::new(slipway_spec::parse_pipeline(yaml, "slipway.yml").expect("valid"));
+    let approver = scripted(|request| {
+        let mut inputs = serde_json::Map::new();
+        inputs.insert("window".into(), "now".into());
+        Ok(approval::approved(
+            request,
+            vec![vote("alice", true, "a"), vote("bob", true, "b")],
+            inputs,
+        ))
+    });
+    let seen = Arc::new(Seen::default());
+    let ran = run(pipeline, options(Some(approver.clone())), seen.clone()).await;
+    assert_eq!(ran.summary.result, JobResult::Success, "{:?}", ran.summary);
+    assert_eq!(
+        *approver.messages.lock().expect("messages"),
+        vec![Some("Ship for payments?".to_string())]
+    );
+    let log = seen.log("sign-off");
+    assert!(
+        log.contains("waiting for 2 approvals from alice, bob, timeout 4h, then rejected"),
+        "{log}"
+    );
+    assert!(
+        log.contains("inputs asked: window (one of now|tonight)"),
+        "{log}"
+    );
+    let env = seen.step_env("ship").expect("ship ran");
+    assert!(
+        env.contains(&("WINDOW".to_string(), "now".to_string())),
+        "{env:?}"
+    );
+    assert_eq!(
+        ran.finished_outputs(1)
+            .iter()
+            .find(|(name, _)| name == "approved_by")
+            .map(|(_, v)| v.as_str()),
+        Some("alice,bob")
+    );
+}
