@@ -188,7 +188,7 @@ fn step<'n>(c: &mut Checker<'_>, node: &'n Node, number: usize) -> Option<(&'n K
         "pause" => pause(c, value),
         "verify" => verify(c, key, value).map(|config| CanaryStep::Verify(Box::new(config))),
         _ => {
-            c.unknown_key(key, names(CANARY_STEP_KEYS), &format!("{what}"));
+            c.unknown_key(key, names(CANARY_STEP_KEYS), &what);
             None
         }
     }?;

@@ -120,18 +120,25 @@ impl FreezeWindow {
             FreezeWhen::Range { from, until } => (*from <= now && now < *until).then_some(*until),
             FreezeWhen::Cron { schedule, duration } => {
                 let length = duration.as_secs();
-                // The openings in (now - length, now]: the window holds `now` if any does; the
-                // last one ends latest. Cron fires at most once a minute, so this is bounded.
-                let mut opened =
-                    schedule.next_after(now.saturating_sub(length).saturating_sub(1))?;
-                if opened > now {
-                    return None;
-                }
-                while let Some(next) = schedule.next_after(opened) {
-                    if next > now {
-                        break;
+                // The openings in [now - length, now]: the window holds `now` if any does; the
+                // last one ends latest. It is found by bisection, so a long window over a
+                // frequent schedule costs a few dozen steps, not one per opening: with
+                // `fires(t)` = "the first opening after t is at or before now", which is true at
+                // `low` and false at `high` = now, the last opening is the first after the
+                // largest `t` for which `fires(t)` holds.
+                let fires = |after: u64| schedule.next_after(after).filter(|at| *at <= now);
+                let mut low = now.saturating_sub(length).saturating_sub(1);
+                let mut opened = fires(low)?;
+                let mut high = now;
+                while high - low > 1 {
+                    let middle = low + (high - low) / 2;
+                    match fires(middle) {
+                        Some(at) => {
+                            low = middle;
+                            opened = at;
+                        }
+                        None => high = middle,
                     }
-                    opened = next;
                 }
                 let end = opened.saturating_add(length);
                 (now < end).then_some(end)

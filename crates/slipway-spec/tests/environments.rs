@@ -238,8 +238,20 @@ fn committed_schema_matches_the_code() {
 fn schema_describes_every_key() {
     let schema = slipway_spec::environment_schema();
     let top = &schema["properties"];
-    for key in ["targets", "service", "load_balancer", "parallelism"] {
+    for key in [
+        "targets",
+        "service",
+        "load_balancer",
+        "parallelism",
+        "requires",
+        "freeze",
+    ] {
         assert!(top.get(key).is_some(), "{key}");
+    }
+    let window = &top["freeze"]["items"];
+    assert_eq!(window["required"], serde_json::json!(["name"]));
+    for key in ["name", "cron", "duration", "from", "until"] {
+        assert!(window["properties"].get(key).is_some(), "freeze key {key}");
     }
     let target = &top["targets"]["items"]["properties"];
     for key in [

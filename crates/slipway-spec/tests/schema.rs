@@ -76,3 +76,44 @@ fn schema_describes_every_job_key() {
     let push_filter = &on["push"]["oneOf"][1]["properties"];
     assert!(push_filter.get("paths").is_some() && push_filter.get("tags").is_none());
 }
+
+#[test]
+fn schema_describes_the_delivery_keys() {
+    let schema = slipway_spec::json_schema();
+    let job = &schema["properties"]["jobs"]["additionalProperties"];
+    let approval = &job["properties"]["approval"]["properties"];
+    for key in [
+        "approvals",
+        "approvers",
+        "timeout",
+        "on_timeout",
+        "self_approval",
+        "message",
+        "inputs",
+    ] {
+        assert!(approval.get(key).is_some(), "approval key {key}");
+    }
+    assert_eq!(approval["approvals"]["maximum"], 20);
+    // Steps, deploy or approval: exactly one kind; an approval job has none of the step keys.
+    let kinds = &job["oneOf"];
+    assert_eq!(kinds[2]["required"], serde_json::json!(["approval"]));
+    for key in ["steps", "deploy", "runs-on", "timeout", "matrix"] {
+        assert_eq!(
+            kinds[2]["properties"][key],
+            serde_json::json!(false),
+            "{key}"
+        );
+    }
+    assert_eq!(kinds[0]["properties"]["approval"], serde_json::json!(false));
+    let deploy = &job["properties"]["deploy"]["properties"];
+    let strategies = &deploy["strategy"]["oneOf"][1]["properties"];
+    let canary = &strategies["canary"];
+    assert_eq!(canary["required"], serde_json::json!(["steps"]));
+    for key in ["canary_targets", "steps", "promote"] {
+        assert!(canary["properties"].get(key).is_some(), "canary key {key}");
+    }
+    let step_kinds = &canary["properties"]["steps"]["items"]["oneOf"];
+    assert_eq!(step_kinds.as_array().map(Vec::len), Some(3));
+    let by_digest = &deploy["artifact"]["oneOf"][1];
+    assert_eq!(by_digest["required"], serde_json::json!(["name", "digest"]));
+}
