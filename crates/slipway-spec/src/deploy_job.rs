@@ -1,6 +1,17 @@
 //! Reads the `deploy:` of a job (`environment`, `artifact` or `image`, `strategy`) and, once
 //! every job is read, checks that each `artifact: JOB.NAME` names an artifact that a job of
 //! the deploy job's `needs` declares.
+//!
+//! ```yaml
+//! deploy:
+//!   environment: production
+//!   artifact: package.app            # JOB.NAME, built by a job of `needs` …
+//!   # artifact: {name: app, digest: af13…62}   # … or published earlier, by digest: 64
+//!   #   lowercase hex digits (BLAKE3) or `sha256:` + 64; no `needs` check
+//!   # image: registry.local/app@sha256:…       # or a container image (docker targets)
+//!   strategy: rolling                # | blue_green | {rolling: {…}} | {blue_green: {…}}
+//!                                    # | {canary: {…}} (see `crate::canary`)
+//! ```
 
 use std::time::Duration;
 
@@ -87,7 +98,7 @@ pub(crate) fn read(
         [] => {
             c.push(
                 Diagnostic::new(key.span, key.name.chars().count(), "`deploy` has neither `artifact` nor `image`")
-                    .help("add `artifact: JOB.NAME` (an artifact a job of `needs` declares) or `image: NAME@sha256:...`"),
+                    .help("add `artifact: JOB.NAME` (an artifact a job of `needs` declares), `artifact: {name: NAME, digest: DIGEST}` or `image: NAME@sha256:...`"),
             );
             None
         }
