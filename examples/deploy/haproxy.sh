@@ -3,8 +3,10 @@
 # frontend http://127.0.0.1:9100, runtime API .slipway/haproxy/admin.sock.
 #
 #   examples/deploy/haproxy.sh start|stop|status
+#
+# Another example runs it for its own directory with EXAMPLE_DIR set.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
+here=${EXAMPLE_DIR:-$(cd "$(dirname "$0")" && pwd)}
 cd "$here"
 run=.slipway/haproxy
 pidfile=$run/haproxy.pid
@@ -29,7 +31,8 @@ start)
     "$haproxy" -c -q -f haproxy.cfg
     # -D: in the background; it binds the socket and the frontend first.
     "$haproxy" -D -f haproxy.cfg
-    echo "HAProxy started (pid $(cat "$pidfile")): http://127.0.0.1:9100, runtime API $here/$run/admin.sock"
+    frontend=$(sed -n 's/^ *bind *\([^ ]*\).*/\1/p' haproxy.cfg | head -n 1)
+    echo "HAProxy started (pid $(cat "$pidfile")): http://$frontend, runtime API $here/$run/admin.sock"
     ;;
 stop)
     if running; then

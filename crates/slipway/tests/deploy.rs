@@ -11,217 +11,39 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Project, Run, copy_tree};
+use common::example::{Example, Load, json, require, version_at};
 
 const FILE: &str = "examples/deploy/slipway.yml";
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// `target/debug/slipway-demo`, beside the test binary's directory.
-fn demo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let candidate = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|dir| dir.join("slipway-demo"));
-    match candidate {
-        Some(path) if path.is_file() => path,
-        _ => panic!(
-            "the slipway-demo binary is missing next to {}: run scripts/test (it builds the whole \
-             workspace first), or `cargo build -p slipway-demo`",
-            exe.display()
-        ),
-    }
+/// The example on free ports: the frontend (9100), then the targets.
+fn example() -> Example {
+    Example::new(
+        "deploy",
+        "local",
+        &[],
+        &[9100, 9101, 9102, 9103],
+        &["haproxy.sh"],
+    )
 }
 
 fn require_haproxy() {
-    assert!(
-        Path::new("/usr/sbin/haproxy").is_file(),
-        "HAProxy is not installed (no /usr/sbin/haproxy): run scripts/test, which installs it"
-    );
+    require("/usr/sbin/haproxy");
 }
 
-/// The example copied under `DIR/examples/deploy`, on free ports. Dropping
-/// it stops the targets (`slipway env stop`, then SIGKILL to any recorded
-/// process group left) and HAProxy.
-struct Example {
-    project: Project,
-    frontend: SocketAddr,
-    ports: [u16; 3],
+fn frontend(example: &Example) -> SocketAddr {
+    example.addr(0)
 }
 
-impl Example {
-    fn new() -> Example {
-        let project = Project::new("");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/deploy");
-        let dir = project.path().join("examples/deploy");
-        std::fs::create_dir_all(dir.join(".slipway/environments")).expect("mkdir");
-        copy_tree(&source, &dir);
-        let frontend_port = free_port();
-        let ports = [free_port(), free_port(), free_port()];
-        let replace = |text: String| {
-            let mut text = text.replace("9100", &frontend_port.to_string());
-            for (old, new) in ["9101", "9102", "9103"].iter().zip(ports) {
-                text = text.replace(old, &new.to_string());
-            }
-            text
-        };
-        let env = std::fs::read_to_string(source.join(".slipway/environments/local.yml"))
-            .expect("read local.yml");
-        std::fs::write(dir.join(".slipway/environments/local.yml"), replace(env))
-            .expect("write local.yml");
-        let cfg = std::fs::read_to_string(dir.join("haproxy.cfg")).expect("read haproxy.cfg");
-        std::fs::write(dir.join("haproxy.cfg"), replace(cfg)).expect("write haproxy.cfg");
-        Example {
-            project,
-            frontend: SocketAddr::from(([127, 0, 0, 1], frontend_port)),
-            ports,
-        }
-    }
-
-    fn dir(&self) -> PathBuf {
-        self.project.path().join("examples/deploy")
-    }
-
-    fn haproxy(&self, action: &str) -> Run {
-        let output = std::process::Command::new(self.dir().join("haproxy.sh"))
-            .arg(action)
-            .output()
-            .expect("run haproxy.sh");
-        Run::from(output)
-    }
-
-    fn slipway(&self, args: &[&str]) -> Run {
-        let output = self
-            .project
-            .command(args)
-            .env("SLIPWAY_DEMO_BIN", demo_binary())
-            .output()
-            .expect("run slipway");
-        Run::from(output)
-    }
-
-    fn deploy(&self, version: &str) -> Run {
-        let input = format!("version={version}");
-        self.slipway(&["run", "--file", FILE, "--input", &input])
-    }
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.slipway(&["env", "stop", "local", "--file", FILE]);
-        let processes = self
-            .dir()
-            .join(".slipway/local/environments/local/processes");
-        for entry in std::fs::read_dir(processes).into_iter().flatten().flatten() {
-            let record: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap_or_default())
-                    .unwrap_or_default();
-            if let Some(pid) = record["pid"].as_i64().and_then(|p| i32::try_from(p).ok())
-                && pid > 1
-            {
-                // SAFETY: kill(2) on a process group this test's deployments started.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
-            }
-        }
-        let _ = self.haproxy("stop");
-    }
-}
-
-/// `GET /version` → its first line (the version), or why not.
-fn version_at(addr: SocketAddr) -> Result<String, String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /version HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .map_err(|e| format!("send: {e}"))?;
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .map_err(|e| format!("read: {e}"))?;
-    let (head, body) = answer
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no head: {answer:?}"))?;
-    if head.get(9..10) != Some("2") {
-        return Err(head.lines().next().unwrap_or_default().to_owned());
-    }
-    Ok(body.lines().next().unwrap_or_default().to_owned())
-}
-
-/// When a request was sent, and the version that answered or why none did.
-type Sample = (Instant, Result<String, String>);
-
-/// Threads sending `GET /version` through the frontend back to back.
-struct Load {
-    stop: Arc<AtomicBool>,
-    threads: Vec<thread::JoinHandle<Vec<Sample>>>,
-    started: Instant,
-}
-
-impl Load {
-    fn start(frontend: SocketAddr, threads: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..threads)
-            .map(|_| {
-                let stop = stop.clone();
-                thread::spawn(move || {
-                    let mut samples = Vec::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        samples.push((Instant::now(), version_at(frontend)));
-                        thread::sleep(Duration::from_millis(2));
-                    }
-                    samples
-                })
-            })
-            .collect();
-        Load {
-            stop,
-            threads,
-            started: Instant::now(),
-        }
-    }
-
-    fn finish(self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut all: Vec<_> = self
-            .threads
-            .into_iter()
-            .flat_map(|t| t.join().expect("load thread"))
-            .collect();
-        all.sort_by_key(|(sent, _)| *sent);
-        let seconds = self.started.elapsed().as_secs_f64();
-        println!(
-            "load: {} requests in {seconds:.2} s ({:.0}/s), {} failed",
-            all.len(),
-            all.len() as f64 / seconds,
-            all.iter().filter(|(_, r)| r.is_err()).count()
-        );
-        all
-    }
-}
-
-fn json(run: &Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.all()))
+fn target_ports(example: &Example) -> Vec<u16> {
+    example.ports[1..].to_vec()
 }
 
 fn assert_everywhere(example: &Example, version: &str) {
-    for port in example.ports {
+    for port in target_ports(example) {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         assert_eq!(
             version_at(addr).as_deref(),
@@ -230,29 +52,29 @@ fn assert_everywhere(example: &Example, version: &str) {
         );
     }
     for _ in 0..6 {
-        assert_eq!(version_at(example.frontend).as_deref(), Ok(version));
+        assert_eq!(version_at(frontend(example)).as_deref(), Ok(version));
     }
 }
 
 #[test]
 fn the_readme_deploy_flow_works_end_to_end() {
     require_haproxy();
-    let example = Example::new();
-    let started = example.haproxy("start");
+    let example = example();
+    let started = example.script("haproxy.sh", "start");
     assert_eq!(started.code, Some(0), "haproxy.sh start: {}", started.all());
 
     // First run: v1 on the three targets.
-    let first = example.deploy("v1");
+    let first = example.deploy("v1", &[]);
     assert_eq!(first.code, Some(0), "{}", first.all());
     assert_everywhere(&example, "v1");
 
     // Second run under load: v2, rolling, no request fails.
-    let load = Load::start(example.frontend, 4);
+    let load = Load::start(frontend(&example), "/version", 4);
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(200) {
         thread::sleep(Duration::from_millis(10));
     }
-    let second = example.deploy("v2");
+    let second = example.deploy("v2", &[]);
     let deployed = Instant::now();
     // Keep the load on a little after the deploy so that "after" is not empty.
     thread::sleep(Duration::from_millis(300));
@@ -263,9 +85,13 @@ fn the_readme_deploy_flow_works_end_to_end() {
         "the load generator sent only {} requests",
         samples.len()
     );
-    let failed: Vec<&String> = samples
+    let failed: Vec<String> = samples
         .iter()
-        .filter_map(|(_, r)| r.as_ref().err())
+        .filter_map(|(_, r)| match r {
+            Ok(answer) if answer.status == 200 => None,
+            Ok(answer) => Some(format!("status {}", answer.status)),
+            Err(error) => Some(error.clone()),
+        })
         .collect();
     assert!(
         failed.is_empty(),
@@ -277,7 +103,7 @@ fn the_readme_deploy_flow_works_end_to_end() {
     let late: Vec<&str> = samples
         .iter()
         .filter(|(sent, _)| *sent >= deployed)
-        .filter_map(|(_, r)| r.as_deref().ok())
+        .filter_map(|(_, r)| r.as_ref().ok().map(|a| a.body.as_str()))
         .collect();
     assert!(!late.is_empty(), "no request after the deploy");
     assert!(
@@ -356,7 +182,7 @@ fn the_readme_deploy_flow_works_end_to_end() {
     // `env stop`: nothing of the environment keeps running.
     let stopped = example.slipway(&["env", "stop", "local", "--file", FILE]);
     assert_eq!(stopped.code, Some(0), "{}", stopped.all());
-    for port in example.ports {
+    for port in target_ports(&example) {
         assert!(
             TcpStream::connect(("127.0.0.1", port)).is_err(),
             "port {port} still answers after env stop"
@@ -371,7 +197,7 @@ fn the_readme_deploy_flow_works_end_to_end() {
 
 #[test]
 fn bad_input_is_refused_with_exit_2() {
-    let example = Example::new();
+    let example = example();
     let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
 
     // An unknown environment lists the known ones.
