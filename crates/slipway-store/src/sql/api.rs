@@ -17,6 +17,7 @@ use super::{
     triggers,
 };
 use super::{ApprovalGate, GateState, NewGate, NewVote, approvals};
+use super::{NewRelease, Release, ReleaseFilter, releases};
 
 /// The server's persistence. Every future is `Send`, so handlers (axum) can
 /// await them on a multi-threaded runtime. Errors are [`SqlError`]: `Invalid`
@@ -309,6 +310,28 @@ pub trait ServerStore: Send + Sync {
         project_id: Id,
         name: &str,
     ) -> impl Future<Output = Result<bool, SqlError>> + Send;
+    // Releases (append-only: no method changes or removes one)
+
+    /// Appends a release; `NotFound` for an unknown project or run.
+    fn append_release(
+        &self,
+        release: NewRelease,
+    ) -> impl Future<Output = Result<Release, SqlError>> + Send;
+    /// The release of this id.
+    fn release(&self, id: Id) -> impl Future<Output = Result<Release, SqlError>> + Send;
+    /// A project's releases, filtered, oldest first (or the newest first, see [`ReleaseFilter`]).
+    fn list_releases(
+        &self,
+        project_id: Id,
+        filter: &ReleaseFilter,
+    ) -> impl Future<Output = Result<Vec<Release>, SqlError>> + Send;
+    /// The newest release that succeeded, in `environment` (any when `None`), of `digest` (any when `None`).
+    fn last_successful_release(
+        &self,
+        project_id: Id,
+        environment: Option<&str>,
+        digest: Option<&str>,
+    ) -> impl Future<Output = Result<Option<Release>, SqlError>> + Send;
     // Audit log
 
     /// Appends an entry to the hash-chained audit log.
@@ -630,5 +653,26 @@ impl ServerStore for SqlStore {
         decision: &Value,
     ) -> Result<bool, SqlError> {
         approvals::decide(self, gate_id, state, decision).await
+    }
+    async fn append_release(&self, release: NewRelease) -> Result<Release, SqlError> {
+        releases::append(self, release).await
+    }
+    async fn release(&self, id: Id) -> Result<Release, SqlError> {
+        releases::get(self, id).await
+    }
+    async fn list_releases(
+        &self,
+        project_id: Id,
+        filter: &ReleaseFilter,
+    ) -> Result<Vec<Release>, SqlError> {
+        releases::list(self, project_id, filter).await
+    }
+    async fn last_successful_release(
+        &self,
+        project_id: Id,
+        environment: Option<&str>,
+        digest: Option<&str>,
+    ) -> Result<Option<Release>, SqlError> {
+        releases::last_successful(self, project_id, environment, digest).await
     }
 }

@@ -31,6 +31,7 @@
 //! | `test_results` | test case result | `job_id`, `run_id`, `project_id`, `commit_sha` (the run's, copied for the flakiness query), `suite`, `classname`, `name`, `outcome` (passed, failed, errored, skipped, flaky), `time_seconds`, `message`, `flaky_attempts` (failed attempts before a pass) |
 //! | `webhook_deliveries` | webhook request received for a project | `project_id`, `forge` (github, gitlab, gitea, …), `event` (the forge's event name, empty when none), `delivery_id` (the forge's delivery header, or NULL), `result` (started, ignored, rejected, failed), `message` (why), `run_ids` (JSON array of the runs started), `received_ms` |
 //! | `trigger_state` | piece of trigger-loop state | `project_id`, `state_key` (unique per project, e.g. the polled refs or the last cron tick), `value` (JSON), `updated_ms` |
+//! | `releases` | deployment of a digest to an environment (append-only) | `project_id`, `run_id` (the run that deployed it, or NULL), `job_key`, `environment`, `digest`, `artifact_name`, `kind` (deploy, rollback, release), `outcome` (succeeded, failed, rolled_back, cancelled), `commit_sha`, `commit_time_ms`, `started_ms`, `finished_ms`, `record` (the whole release record as JSON: targets, strategy, approvals, verification evidence), `recorded_ms` |
 //! | `users` | user | `name` (unique), `is_admin` (may do everything), `created_ms` |
 //! | `tokens` | API or agent token | `user_id`, `name`, `kind` (personal, agent), `hash` (SHA-256 of the token, unique), `created_ms`, `last_used_ms`, `revoked_ms` |
 //! | `project_roles` | grant | `project_id`, `user_id` (one role per pair), `role` (viewer, developer, maintainer, admin) |
@@ -55,6 +56,8 @@
 //!   [`ServerStore::verify_audit_chain`] detects a changed, inserted or
 //!   deleted row (the last one included), even by someone who disabled the
 //!   triggers.
+//! - **Releases are append-only**: the store has no method that changes or
+//!   removes one, and triggers refuse UPDATE and DELETE of `releases`.
 //! - **An approval gate is decided once**: the decision is a
 //!   compare-and-set from `pending`; a vote is added only while its gate is
 //!   pending and before its deadline, under the gate's row lock, and at most
@@ -97,6 +100,7 @@ mod events;
 mod jobs;
 mod model;
 mod projects;
+mod releases;
 mod results;
 mod runs;
 mod secrets;
@@ -241,6 +245,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "approvals",
         include_str!("../../migrations/sqlite/0003_approvals.sql"),
     ),
+    (
+        4,
+        "releases",
+        include_str!("../../migrations/sqlite/0004_releases.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -258,6 +267,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         3,
         "approvals",
         include_str!("../../migrations/postgres/0003_approvals.sql"),
+    ),
+    (
+        4,
+        "releases",
+        include_str!("../../migrations/postgres/0004_releases.sql"),
     ),
 ];
 

@@ -538,3 +538,83 @@ pub(crate) fn parse_outcome(text: &str) -> Result<Outcome, SqlError> {
         other => return Err(SqlError::Corrupt(format!("unknown test outcome `{other}`"))),
     })
 }
+
+text_enum! {
+    /// How a release came about.
+    ReleaseKind, "release kind" {
+        /// A `deploy:` job of a pipeline run.
+        Deploy = "deploy",
+        /// A redeploy of an earlier release (`slipway rollback`).
+        Rollback = "rollback",
+        /// A push-button release (`slipway release`, `POST …/releases`).
+        Release = "release",
+    }
+}
+
+text_enum! {
+    /// How a release ended (slipway-deploy's `Outcome`).
+    ReleaseOutcome, "release outcome" {
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// Failed, and the targets were put back on their previous release.
+        RolledBack = "rolled_back",
+        Cancelled = "cancelled",
+    }
+}
+
+/// A release to append: one deployment of one digest to one environment.
+#[derive(Debug, Clone)]
+pub struct NewRelease {
+    pub project_id: Id,
+    /// The run that deployed it (`None` for one imported from elsewhere).
+    pub run_id: Option<Id>,
+    pub job_key: String,
+    pub environment: String,
+    /// The artifact's digest (BLAKE3 hex), or an image reference.
+    pub digest: String,
+    pub artifact_name: String,
+    pub kind: ReleaseKind,
+    pub outcome: ReleaseOutcome,
+    pub commit_sha: Option<String>,
+    /// The commit's committer time, for lead time.
+    pub commit_time_ms: Option<i64>,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+    /// The whole release record (slipway-deploy's `DeploymentRecord`:
+    /// targets, strategy, approvals, verification evidence), a JSON object.
+    pub record: Value,
+}
+
+/// A stored release. Releases are never changed nor removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    pub id: Id,
+    pub project_id: Id,
+    pub run_id: Option<Id>,
+    pub job_key: String,
+    pub environment: String,
+    pub digest: String,
+    pub artifact_name: String,
+    pub kind: ReleaseKind,
+    pub outcome: ReleaseOutcome,
+    pub commit_sha: Option<String>,
+    pub commit_time_ms: Option<i64>,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+    pub record: Value,
+    /// When the store appended it.
+    pub recorded_ms: i64,
+}
+
+/// Which releases [`super::ServerStore::list_releases`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseFilter {
+    /// Only this environment's.
+    pub environment: Option<String>,
+    /// Only those finished at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// At most this many: 0 means 100; at most 10 000.
+    pub limit: u32,
+    /// Newest first (the newest `limit`); oldest first (the oldest `limit`) otherwise.
+    pub newest_first: bool,
+}

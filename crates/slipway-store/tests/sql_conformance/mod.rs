@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses the whole suite, rustc sees one copy at a time
 
 pub mod approvals;
+pub mod releases;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -93,6 +94,7 @@ macro_rules! sql_conformance_suite {
             trigger_state_upserts,
             schema_2_applies_over_existing_data,
         );
+        $crate::sql_releases_suite!($make);
         $crate::sql_approvals_suite!($make);
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {
