@@ -231,11 +231,17 @@ fn verify(c: &mut Checker<'_>, key: &Key, node: &Node) -> Option<slipway_verify:
     let config: slipway_verify::VerifyConfig = match serde_json::from_value(to_json(node)) {
         Ok(config) => config,
         Err(error) => {
-            at(
-                c,
-                format!("invalid `verify`: {error}"),
-                "fix the block; its keys are `providers`, `metrics` and `comparison` (docs/delivery.md)",
-            );
+            let (message, help) = match serde_error_path(node) {
+                Some((path, part_error)) => (
+                    format!("invalid `verify.{path}`: {part_error}"),
+                    format!("fix `verify.{path}`; the verification format is in docs/delivery.md"),
+                ),
+                None => (
+                    format!("invalid `verify`: {error}"),
+                    "fix the block; its keys are `providers`, `metrics` and `comparison` (docs/delivery.md)".to_string(),
+                ),
+            };
+            at(c, message, &help);
             return None;
         }
     };
@@ -252,4 +258,54 @@ fn verify(c: &mut Checker<'_>, key: &Key, node: &Node) -> Option<slipway_verify:
             None
         }
     }
+}
+
+/// Where inside `verify:` the block fails to deserialize, found by deserializing its parts one
+/// by one (serde_json's errors from a `Value` carry no path): `metrics[1]`,
+/// `providers.prom`, `comparison.metrics[0]`, `comparison`, with that part's error. `None`
+/// when no single part fails.
+fn serde_error_path(node: &Node) -> Option<(String, String)> {
+    use slipway_verify::{ComparedMetric, ComparisonConfig, ProviderConfig, ThresholdMetric};
+    fn first_error<T: serde::de::DeserializeOwned>(node: &Node) -> Option<String> {
+        serde_json::from_value::<T>(to_json(node))
+            .err()
+            .map(|e| e.to_string())
+    }
+    fn items<T: serde::de::DeserializeOwned>(node: &Node, path: &str) -> Option<(String, String)> {
+        let NodeKind::Seq(items) = &node.kind else {
+            return None;
+        };
+        items.iter().enumerate().find_map(|(index, item)| {
+            first_error::<T>(item).map(|e| (format!("{path}[{index}]"), e))
+        })
+    }
+    let NodeKind::Map(entries) = &node.kind else {
+        return None;
+    };
+    entries
+        .iter()
+        .find_map(|(key, value)| match key.name.as_str() {
+            "providers" => match &value.kind {
+                NodeKind::Map(providers) => providers.iter().find_map(|(name, provider)| {
+                    first_error::<ProviderConfig>(provider)
+                        .map(|e| (format!("providers.{}", name.name), e))
+                }),
+                _ => None,
+            },
+            "metrics" => items::<ThresholdMetric>(value, "metrics"),
+            "comparison" => {
+                let in_metrics = match &value.kind {
+                    NodeKind::Map(fields) => {
+                        fields.iter().filter(|(k, _)| k.name == "metrics").find_map(
+                            |(_, metrics)| items::<ComparedMetric>(metrics, "comparison.metrics"),
+                        )
+                    }
+                    _ => None,
+                };
+                in_metrics.or_else(|| {
+                    first_error::<ComparisonConfig>(value).map(|e| ("comparison".to_string(), e))
+                })
+            }
+            _ => None,
+        })
 }
