@@ -39,6 +39,23 @@ pub struct DeployRequest<'a> {
     pub run: String,
     /// A short human version, e.g. the run number.
     pub version: String,
+    /// What the release record keeps beside the rollout (commit, approvals,
+    /// a freeze override).
+    pub release: ReleaseInfo,
+}
+
+/// What a release record keeps beside the rollout itself.
+#[derive(Clone, Debug, Default)]
+pub struct ReleaseInfo {
+    /// The commit deployed and its committer time (Unix seconds), for lead time.
+    pub commit: Option<String>,
+    pub commit_time: Option<u64>,
+    /// The approval gates passed before this deployment.
+    pub approvals: Vec<slipway_engine::ports::ApprovalDecision>,
+    /// Deploy inside a freeze window for this reason (kept in the record).
+    /// Who may is the caller's check (the server's: admins); `None` refuses
+    /// a deployment inside a window ([`crate::gates`]).
+    pub freeze_override: Option<String>,
 }
 
 /// An environment as it stands: `slipway env show ENV`.
@@ -100,14 +117,31 @@ impl Deployer {
     }
 
     /// Installs `request.artifact` on every target by the strategy. `Err`
-    /// when the environment is unusable (nothing touched), when the rollout
-    /// failed (after rolling back; the record says so) or was cancelled.
+    /// when a gate refuses it or the environment is unusable (nothing
+    /// touched), when the rollout failed (after rolling back; the record says
+    /// so) or was cancelled.
     pub async fn deploy(
         &self,
         request: DeployRequest<'_>,
         log: &mut dyn DeployLog,
         cancel: CancelSignal,
     ) -> Result<DeployReport, DeployError> {
+        self.deploy_recorded(request, log, cancel)
+            .await
+            .and_then(verdict)
+    }
+
+    /// As [`Deployer::deploy`], but `Ok` with the release record whenever one
+    /// was written, whatever the rollout's outcome (the record says it; see
+    /// [`verdict`]). `Err` only when nothing was recorded: a gate refused
+    /// (promotion, freeze window), the environment is unusable (nothing
+    /// touched), or the state could not be read or written.
+    pub async fn deploy_recorded(
+        &self,
+        request: DeployRequest<'_>,
+        log: &mut dyn DeployLog,
+        cancel: CancelSignal,
+    ) -> Result<DeploymentRecord, DeployError> {
         let version = request.version.clone();
         self.run_deployment(
             request.environment,
@@ -119,6 +153,7 @@ impl Deployer {
             request.strategy,
             request.run,
             "deploy",
+            request.release,
             log,
             cancel,
         )
@@ -198,10 +233,16 @@ impl Deployer {
             &strategy,
             previous.run.clone(),
             "rollback",
+            ReleaseInfo {
+                commit: previous.commit.clone(),
+                commit_time: previous.commit_time,
+                ..ReleaseInfo::default()
+            },
             log,
             cancel,
         )
         .await
+        .and_then(verdict)
     }
 
     /// Makes HAProxy match the intended state recorded in `state.json`
@@ -344,10 +385,26 @@ impl Deployer {
         strategy: &Strategy,
         run: String,
         kind: &str,
+        release: ReleaseInfo,
         log: &mut dyn DeployLog,
         cancel: CancelSignal,
-    ) -> Result<DeployReport, DeployError> {
+    ) -> Result<DeploymentRecord, DeployError> {
         let files = EnvFiles::new(&self.state_dir, &environment.name);
+        // The release gates, before anything is touched. Rollbacks are exempt:
+        // they put back a release that was live here before (see crate::gates).
+        let overridden = if kind == "rollback" {
+            None
+        } else {
+            crate::gates::check_promotion(environment, &self.state_dir, planned.artifact.digest())?;
+            crate::gates::check_freeze(
+                environment,
+                now_ms() / 1000,
+                release.freeze_override.as_deref(),
+            )?
+        };
+        if let Some(overridden) = &overridden {
+            log.line(&overridden.line());
+        }
         let ctx = prepare(environment, root, &files, &planned.artifact, strategy).await?;
         let _lock = crate::lock::acquire(
             &files.dir,
@@ -434,28 +491,40 @@ impl Deployer {
             outcome: result.outcome,
             message: result.message.clone(),
             targets: result.targets,
-            commit: None,
-            commit_time: None,
-            approvals: Vec::new(),
+            commit: release.commit,
+            commit_time: release.commit_time,
+            approvals: release.approvals,
             verifications: Vec::new(),
-            freeze_override: None,
+            freeze_override: overridden.map(|o| o.reason),
         };
         files.append_record(&record)?;
-        let message = result.message.unwrap_or_default();
-        match result.outcome {
+        match record.outcome {
             Outcome::Succeeded => {
                 log.line(&format!("{} {}: succeeded", environment.name, record.id));
-                Ok(record)
             }
-            Outcome::Cancelled => Err(DeployError::Cancelled),
+            Outcome::Cancelled => {}
             Outcome::Failed | Outcome::RolledBack => {
+                let message = record.message.as_deref().unwrap_or_default();
                 log.line(&format!("{} {}: {message}", environment.name, record.id));
-                Err(DeployError::Failed(format!(
-                    "deployment {} of {} to {} failed: {message}",
-                    record.id, planned.version, environment.name
-                )))
             }
         }
+        Ok(record)
+    }
+}
+
+/// A written release record as [`Deployer::deploy`]'s result: `Ok` when the
+/// rollout succeeded, else why not.
+pub fn verdict(record: DeploymentRecord) -> Result<DeployReport, DeployError> {
+    match record.outcome {
+        Outcome::Succeeded => Ok(record),
+        Outcome::Cancelled => Err(DeployError::Cancelled),
+        Outcome::Failed | Outcome::RolledBack => Err(DeployError::Failed(format!(
+            "deployment {} of {} to {} failed: {}",
+            record.id,
+            record.version,
+            record.environment,
+            record.message.as_deref().unwrap_or_default()
+        ))),
     }
 }
 

@@ -21,9 +21,13 @@
 //!
 //! The modules: [`targets`] (how each kind installs, starts, stops, probes),
 //! [`health`], [`strategy`] (rolling, blue-green), [`state`] (state and
-//! records), [`deployer`] (the entry points), [`stop`] (`Deployer::stop`).
+//! records), [`deployer`] (the entry points), [`stop`] (`Deployer::stop`),
+//! [`gates`] (promotion and freeze windows, checked before anything is
+//! touched), [`dora`] (DORA metrics from the records).
 
 pub mod deployer;
+pub mod dora;
+pub mod gates;
 pub mod health;
 mod lock;
 pub mod port;
@@ -34,7 +38,9 @@ pub mod targets;
 
 use std::path::PathBuf;
 
-pub use deployer::{DeployReport, DeployRequest, Deployer, TargetReport, Topology, TopologyTarget};
+pub use deployer::{
+    DeployReport, DeployRequest, Deployer, ReleaseInfo, TargetReport, Topology, TopologyTarget,
+};
 pub use slipway_engine::ports::CancelSignal;
 pub use slipway_engine::records::Digest;
 pub use state::{DeploymentRecord, EnvState, Outcome, Phase, StrategyRecord, TargetState};

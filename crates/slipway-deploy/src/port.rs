@@ -9,7 +9,7 @@ use slipway_engine::ports::{
 };
 use slipway_spec::deploy::Environment;
 
-use crate::{Artifact, DeployLog, DeployRequest, Deployer, short};
+use crate::{Artifact, DeployLog, DeployRequest, Deployer, ReleaseInfo, short};
 
 /// Where environment files live, relative to the repository root.
 pub const ENVIRONMENTS_DIR: &str = ".slipway/environments";
@@ -114,9 +114,17 @@ impl slipway_engine::ports::Deployer for EnginePort {
         cancel: &'a CancelSignal,
     ) -> BoxFuture<'a, DeployResult> {
         Box::pin(async move {
-            let release = self.deploy_job(request, log, cancel).await;
-            DeployResult {
-                result: release.map(|report| {
+            let recorded = self.deploy_job(request, log, cancel).await;
+            // The record is the release, whatever the outcome; the job's result says whether
+            // the rollout succeeded.
+            let release = recorded
+                .as_ref()
+                .ok()
+                .and_then(|record| serde_json::to_value(record).ok());
+            let result = recorded
+                .map_err(|e| e.to_string())
+                .and_then(|record| crate::deployer::verdict(record).map_err(|e| e.to_string()))
+                .map(|report| {
                     format!(
                         "{}: {} on {} targets of {}",
                         report.id,
@@ -124,44 +132,81 @@ impl slipway_engine::ports::Deployer for EnginePort {
                         report.targets.len(),
                         report.environment
                     )
-                }),
-                release: None,
-            }
+                });
+            DeployResult { result, release }
         })
     }
 }
 
 impl EnginePort {
+    /// Deploys one job; `Ok` whenever a release record was written.
     async fn deploy_job(
         &self,
         request: JobRequest<'_>,
         log: &mut dyn DeployLine,
         cancel: &CancelSignal,
-    ) -> Result<crate::DeployReport, String> {
-        {
-            let environment = load_environment(request.root, &request.job.environment)?;
-            let artifact = match request.artifact {
-                DeployArtifact::File { name, path, digest } => {
-                    Artifact::File { name, path, digest }
-                }
-                DeployArtifact::Image { reference } => {
-                    let digest = resolve_image(&reference).await?;
-                    Artifact::Image { reference, digest }
-                }
-            };
-            let deploy = DeployRequest {
-                environment: &environment,
-                root: request.root,
-                artifact,
-                strategy: &request.job.strategy,
-                run: request.run.to_string(),
-                version: request.version.clone(),
-            };
-            let mut lines = Lines(log);
-            self.deployer
-                .deploy(deploy, &mut lines, cancel.clone())
-                .await
-                .map_err(|e| e.to_string())
-        }
+    ) -> Result<crate::DeploymentRecord, crate::DeployError> {
+        let environment = load_environment(request.root, &request.job.environment)
+            .map_err(crate::DeployError::Config)?;
+        let artifact = match request.artifact {
+            DeployArtifact::File { name, path, digest } => Artifact::File { name, path, digest },
+            DeployArtifact::Image { reference } => {
+                let digest = resolve_image(&reference)
+                    .await
+                    .map_err(crate::DeployError::Config)?;
+                Artifact::Image { reference, digest }
+            }
+        };
+        let commit_time = match (&request.commit, request.commit_time) {
+            (_, Some(time)) => Some(time),
+            (Some(commit), None) => commit_time(request.root, commit).await,
+            (None, None) => None,
+        };
+        let deploy = DeployRequest {
+            environment: &environment,
+            root: request.root,
+            artifact,
+            strategy: &request.job.strategy,
+            run: request.run.to_string(),
+            version: request.version.clone(),
+            release: ReleaseInfo {
+                commit: request.commit,
+                commit_time,
+                approvals: request.approvals,
+                freeze_override: request.freeze_override,
+            },
+        };
+        let mut lines = Lines(log);
+        self.deployer
+            .deploy_recorded(deploy, &mut lines, cancel.clone())
+            .await
     }
+}
+
+/// The committer time (Unix seconds) of `commit` in the repository at
+/// `root`: `git log -1 --format=%ct COMMIT`. `None` without git, outside a
+/// repository, or for a commit git does not know (lead time then leaves the
+/// release out).
+pub async fn commit_time(root: &Path, commit: &str) -> Option<u64> {
+    // Only an object name: nothing git could read as an option or a range.
+    if commit.is_empty() || commit.len() > 64 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let output = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["log", "-1", "--format=%ct", commit])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    std::str::from_utf8(&output.stdout)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

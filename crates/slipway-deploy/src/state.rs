@@ -514,6 +514,11 @@ mod tests {
             outcome: Outcome::Succeeded,
             message: None,
             targets: vec![],
+            commit: None,
+            commit_time: None,
+            approvals: vec![],
+            verifications: vec![],
+            freeze_override: None,
         };
         files.append_record(&record).unwrap();
         let mut file = std::fs::OpenOptions::new()

@@ -41,6 +41,7 @@ async fn deploy(
         strategy,
         run: version.to_owned(),
         version: version.to_owned(),
+        release: Default::default(),
     };
     match deployer.deploy(request, log, cancel).await {
         Ok(report) => report,
@@ -192,6 +193,7 @@ async fn a_container_lost_during_its_batch_is_rolled_back_without_a_failed_reque
         strategy: &strategy,
         run: "v2".to_owned(),
         version: "v2".to_owned(),
+        release: Default::default(),
     };
     let error = deployer
         .deploy(request, &mut log, cancel)

@@ -42,6 +42,7 @@ fn request<'a>(
         strategy,
         run: version.to_owned(),
         version: version.to_owned(),
+        release: Default::default(),
     }
 }
 

@@ -49,6 +49,7 @@ async fn deploy(
                 strategy,
                 run: version.to_owned(),
                 version: version.to_owned(),
+                release: Default::default(),
             },
             log,
             cancel,

@@ -72,6 +72,7 @@ async fn deploy(
         strategy,
         run: version.to_owned(),
         version: version.to_owned(),
+        release: Default::default(),
     };
     match deployer.deploy(request, log, cancel).await {
         Ok(report) => report,
@@ -211,6 +212,7 @@ async fn an_unreachable_ssh_target_is_reported_before_anything_is_touched() {
         strategy: &rolling(1),
         run: "v1".to_owned(),
         version: "v1".to_owned(),
+        release: Default::default(),
     };
     let error = deployer
         .deploy(request, &mut TestLog::default(), cancel)
@@ -270,6 +272,7 @@ async fn a_release_failing_health_on_an_ssh_target_is_rolled_back_without_a_fail
         strategy: &rolling(2),
         run: "v2".to_owned(),
         version: "v2".to_owned(),
+        release: Default::default(),
     };
     let error = deployer
         .deploy(request, &mut log, cancel)

@@ -135,6 +135,8 @@ impl World {
                 drain_timeout: Duration::from_secs(5),
             }),
             parallelism: 2,
+            requires: Vec::new(),
+            freeze: Vec::new(),
         };
         World {
             dir,
