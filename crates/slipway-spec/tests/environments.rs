@@ -1,7 +1,7 @@
 //! Environment files (`.slipway/environments/NAME.yml`): every
 //! `tests/fixtures/environments/valid/*.yml` renders its model, every
 //! `tests/fixtures/environments/invalid/*.yml` renders its diagnostics. Adding a case is
-//! adding a file. Also: the examples of docs/deploy.md are valid, and the committed
+//! adding a file. Also: the examples of docs/deploy.md and docs/delivery.md are valid, and the committed
 //! `environment.schema.json` is what the code generates.
 
 use std::path::{Path, PathBuf};
@@ -174,30 +174,39 @@ fn hostile_input_is_bounded() {
     }
 }
 
-/// Every complete example in docs/deploy.md must be valid: environment files (a ```yaml
-/// block with a top-level `targets:`) and pipelines (a top-level `jobs:`).
+/// Every complete example in docs/deploy.md and docs/delivery.md must be valid: environment
+/// files (a ```yaml block with a top-level `targets:`) and pipelines (a top-level `jobs:`).
 #[test]
 fn reference_examples_are_valid() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/deploy.md");
+    for (doc, at_least) in [("deploy.md", 2), ("delivery.md", 2)] {
+        check_examples(doc, at_least);
+    }
+}
+
+fn check_examples(doc: &str, at_least: usize) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs")
+        .join(doc);
     let Ok(reference) = std::fs::read_to_string(&path) else {
-        println!("skipped: no deployment reference at {}", path.display());
+        println!("skipped: no {doc} at {}", path.display());
         return;
     };
+    let shown = format!("docs/{doc}");
     let mut checked = 0;
     for block in reference.split("```yaml\n").skip(1) {
         let source = block.split("```").next().unwrap_or_default();
         if source.lines().any(|line| line == "targets:") {
-            if let Err(d) = parse_environment(source, "docs/deploy.md", "example") {
+            if let Err(d) = parse_environment(source, &shown, "example") {
                 panic!(
-                    "an environment example of docs/deploy.md is invalid:\n{source}\n{}",
+                    "an environment example of {shown} is invalid:\n{source}\n{}",
                     d.render(source, false)
                 );
             }
             checked += 1;
         } else if source.lines().any(|line| line == "jobs:") {
-            if let Err(d) = slipway_spec::parse_pipeline(source, "docs/deploy.md") {
+            if let Err(d) = slipway_spec::parse_pipeline(source, &shown) {
                 panic!(
-                    "a pipeline example of docs/deploy.md is invalid:\n{source}\n{}",
+                    "a pipeline example of {shown} is invalid:\n{source}\n{}",
                     d.render(source, false)
                 );
             }
@@ -205,8 +214,8 @@ fn reference_examples_are_valid() {
         }
     }
     assert!(
-        checked >= 2,
-        "fewer than two complete examples in {}",
+        checked >= at_least,
+        "fewer than {at_least} complete examples in {}",
         path.display()
     );
 }
