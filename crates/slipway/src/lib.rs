@@ -17,6 +17,7 @@
 
 mod agent;
 mod approve;
+mod approve_terminal;
 mod args;
 mod client;
 mod commands;

@@ -9,7 +9,7 @@ use slipway_engine::ports::{DeployerHandle, Store};
 use slipway_engine::records::JobResult;
 use slipway_engine::{Engine, Plan, RunOptions};
 use slipway_exec::{AnyExecutor, DockerConfig, LocalConfig};
-use slipway_spec::model::{InputKind, Pipeline};
+use slipway_spec::model::{InputKind, ManualInput, Pipeline};
 use slipway_store::{FileStore, MemoryStore};
 
 use crate::Exit;
@@ -271,7 +271,8 @@ fn run_options(args: &RunArgs, loaded: &Loaded) -> Result<RunOptions, String> {
         deployer: Some(DeployerHandle(Arc::new(EnginePort::new(
             loaded.root.join(".slipway/local/environments"),
         )))),
-        approver: None,
+        // The same approver answers canary pauses of deploy jobs.
+        approver: Some(crate::approve_terminal::approver(args.approve.as_deref())?),
     })
 }
 
@@ -296,12 +297,7 @@ fn manual_inputs(
         .as_ref()
         .map(|m| m.inputs.as_slice())
         .unwrap_or(&[]);
-    let mut inputs = serde_json::Map::new();
-    for input in declared {
-        if let Some(default) = &input.default {
-            inputs.insert(input.name.clone(), default.clone());
-        }
-    }
+    let mut inputs = input_defaults(declared);
     for pair in given {
         let (name, text) = split_pair(pair).ok_or("--input expects NAME=VALUE")?;
         let Some(input) = declared.iter().find(|i| i.name == name) else {
@@ -311,30 +307,7 @@ fn manual_inputs(
                 names.join(", ")
             ));
         };
-        let value = match &input.kind {
-            InputKind::String => serde_json::Value::String(text),
-            InputKind::Boolean => match text.as_str() {
-                "true" => serde_json::Value::Bool(true),
-                "false" => serde_json::Value::Bool(false),
-                _ => return Err(format!("input `{name}` is a boolean: give true or false")),
-            },
-            InputKind::Number => text
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map(serde_json::Value::Number)
-                .ok_or(format!("input `{name}` is a number, not `{text}`"))?,
-            InputKind::Choice(options) => {
-                if !options.contains(&text) {
-                    return Err(format!(
-                        "input `{name}` must be one of {}",
-                        options.join(", ")
-                    ));
-                }
-                serde_json::Value::String(text)
-            }
-        };
-        inputs.insert(name, value);
+        inputs.insert(name, typed_value(input, text)?);
     }
     for input in declared {
         if input.required && !inputs.contains_key(&input.name) {
@@ -345,4 +318,43 @@ fn manual_inputs(
         }
     }
     Ok(inputs)
+}
+
+/// The declared inputs that have a default, with it.
+pub(crate) fn input_defaults(
+    declared: &[ManualInput],
+) -> serde_json::Map<String, serde_json::Value> {
+    declared
+        .iter()
+        .filter_map(|input| Some((input.name.clone(), input.default.clone()?)))
+        .collect()
+}
+
+/// One typed input's value from its text: what a manual run's `--input`
+/// and an approver's answer are both checked by.
+pub(crate) fn typed_value(input: &ManualInput, text: String) -> Result<serde_json::Value, String> {
+    let name = &input.name;
+    Ok(match &input.kind {
+        InputKind::String => serde_json::Value::String(text),
+        InputKind::Boolean => match text.as_str() {
+            "true" => serde_json::Value::Bool(true),
+            "false" => serde_json::Value::Bool(false),
+            _ => return Err(format!("input `{name}` is a boolean: give true or false")),
+        },
+        InputKind::Number => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(serde_json::Value::Number)
+            .ok_or(format!("input `{name}` is a number, not `{text}`"))?,
+        InputKind::Choice(options) => {
+            if !options.contains(&text) {
+                return Err(format!(
+                    "input `{name}` must be one of {}",
+                    options.join(", ")
+                ));
+            }
+            serde_json::Value::String(text)
+        }
+    })
 }
