@@ -74,10 +74,10 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
         let ended = self.end_single_step(step, exit, error);
         let decision = match answer {
             Ok(decision) => decision,
-            Err(error) if cancelled => {
+            Err(_) if cancelled => {
                 return JobOutcome {
                     result: JobResult::Cancelled,
-                    ..failed(error)
+                    ..failed("the run was cancelled while the gate waited".to_string())
                 };
             }
             Err(error) => return failed(error),

@@ -410,7 +410,13 @@ async fn cancelling_the_run_ends_a_waiting_gate_as_cancelled() {
     asked.notified().await;
     cancel_tx.send(true).expect("cancel");
     let ran = running.await.expect("run task");
-    assert_eq!(ran.result("gate").0, JobResult::Cancelled);
+    assert_eq!(
+        ran.result("gate"),
+        (
+            JobResult::Cancelled,
+            Some("the run was cancelled while the gate waited".to_string())
+        )
+    );
     assert_ne!(ran.summary.result, JobResult::Success);
     assert_ne!(ran.result("ship").0, JobResult::Success);
     let records = seen.records.lock().expect("records");

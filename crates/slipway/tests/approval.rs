@@ -200,3 +200,77 @@ fn at_a_terminal_the_person_is_asked_and_their_answers_are_the_outputs() {
     );
     assert!(!run.stdout.contains("shipping for"), "{}", run.stdout);
 }
+
+#[test]
+fn ctrl_c_at_the_question_cancels_the_gate_and_the_run() {
+    let project = Project::new(PIPELINE);
+    let binary = env!("CARGO_BIN_EXE_slipway");
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &format!("'{binary}' run"), "/dev/null"])
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .env("USER", "tester")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("util-linux `script` is needed for a terminal ({e}); scripts/test installs it")
+        });
+    let mut stdout = child.stdout.take().expect("stdout");
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buffer) {
+                if let Ok(mut shown) = shown.lock() {
+                    shown.push_str(&String::from_utf8_lossy(&buffer[..n]));
+                }
+            }
+        })
+    };
+    // Wait for the question (a bound against hanging, not a timing check).
+    let asked = (0..1500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        shown
+            .lock()
+            .is_ok_and(|shown| shown.contains("approve? [y/N]"))
+    });
+    let mut stdin = child.stdin.take().expect("stdin");
+    if asked {
+        // Ctrl-C typed at the terminal: SIGINT to slipway.
+        stdin.write_all(b"\x03").expect("type Ctrl-C");
+    } else {
+        let _ = child.kill();
+    }
+    // Bounded again: a run that does not stop is killed and fails below.
+    let ended = (0..3000).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("script");
+    drop(stdin);
+    reader.join().expect("reader");
+    let shown = shown.lock().expect("shown").clone();
+    assert!(asked, "the question was never asked:\n{shown}");
+    assert!(ended, "Ctrl-C did not end the run:\n{shown}");
+    assert_eq!(status.code(), Some(1), "{shown}");
+    assert!(shown.contains("was cancelled"), "{shown}");
+    assert!(!shown.contains("shipping for"), "{shown}");
+    let records = records(&project);
+    assert!(
+        records.iter().any(|r| matches!(
+            r,
+            Record::JobFinished {
+                job: 1,
+                result: JobResult::Cancelled,
+                ..
+            }
+        )),
+        "{records:?}"
+    );
+}
