@@ -7,7 +7,8 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use slipway_api::{
-    Assignment, ClaimRequest, ErrorBody, EventAck, EventBatch, FinishRequest, PrefetchHint,
+    ApprovalWaitAnswer, ApprovalWaitRequest, Assignment, ClaimRequest, ErrorBody, EventAck,
+    EventBatch, FinishRequest, PrefetchHint,
 };
 use slipway_engine::records::Digest;
 
@@ -203,6 +204,37 @@ impl Api {
             .await
             .map_err(transport)?;
         check(response, true).await.map(drop)
+    }
+
+    /// Waits up to `wait_ms` for the decision of a gate of the job (the
+    /// first call opens the gate). A 404 or 409 here is a plain refusal
+    /// with the server's reason (no such gate, or the job is not ours).
+    pub(crate) async fn approval_wait(
+        &self,
+        job_id: i64,
+        gate: &str,
+        wait_ms: u64,
+    ) -> Result<ApprovalWaitAnswer, CallError> {
+        let body = ApprovalWaitRequest {
+            agent: self.agent.clone(),
+            gate: gate.to_string(),
+            wait_ms,
+        };
+        let response = self
+            .request(
+                Method::POST,
+                &format!("/api/v1/agent/jobs/{job_id}/approvals/wait"),
+            )
+            .timeout(Duration::from_millis(wait_ms) + CLAIM_SLACK)
+            .json(&body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let response = check(response, false).await?;
+        response
+            .json::<ApprovalWaitAnswer>()
+            .await
+            .map_err(body_error)
     }
 
     fn object_path(digest: &Digest) -> String {

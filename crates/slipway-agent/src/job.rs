@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use slipway_api::{Assignment, FinishRequest, PrefetchHint};
 use slipway_deploy::port::EnginePort;
-use slipway_engine::ports::DeployerHandle;
+use slipway_engine::ports::{ApproverHandle, DeployerHandle};
 use slipway_engine::records::{CacheStatus, JobResult};
 use slipway_engine::{JobOutcome, Plan, RunContext, RunOptions, Silent, run_job};
 use slipway_exec::{AnyExecutor, DockerConfig, LocalConfig};
@@ -18,6 +18,7 @@ use slipway_git::{GitError, Mirror};
 use slipway_store::FileStore;
 use tokio::sync::{Mutex, mpsc, watch};
 
+use crate::approver::ServerApprover;
 use crate::client::{Api, CallError};
 use crate::job_store::{JobStore, Upload};
 use crate::prepared::{Prepared, Tree, discard};
@@ -287,7 +288,12 @@ async fn execute(
                 .join("environments")
                 .join(path_component(&assignment.project)),
         )))),
-        approver: None,
+        // Gates are decided on the server: by votes or by their timeout.
+        approver: Some(ApproverHandle(Arc::new(ServerApprover {
+            api: shared.api.clone(),
+            job_id: assignment.job_id,
+            abandon: shared.abandon.clone(),
+        }))),
     };
     let (context, env_failure) =
         RunContext::new(assignment.run, pipeline, plan, Arc::new(Silent), options);

@@ -58,6 +58,7 @@
 //! `secrets` context and masking) and are never logged. Log lines are
 //! masked by the engine before they reach the agent's store.
 
+mod approver;
 mod client;
 mod job;
 mod job_store;

@@ -25,6 +25,9 @@
 //! | `POST /api/v1/agent/jobs/{job}/events` | [`EventBatch`] | [`EventAck`] |
 //! | `POST /api/v1/agent/jobs/{job}/finish` | [`FinishRequest`] | 204 |
 //! | `HEAD`/`GET`/`PUT /api/v1/agent/objects/{digest}` | raw bytes | content-addressed blobs (artifacts) |
+//! | `POST /api/v1/runs/{id}/jobs/{job}/approvals` | [`ApprovalVoteRequest`] | [`ApprovalView`]; 403 (not an approver, or self-approval), 409 (decided, timed out, voted already), 422 (inputs) |
+//! | `GET /api/v1/runs/{id}/approvals` | | `[`[`ApprovalView`]`]` |
+//! | `POST /api/v1/agent/jobs/{job}/approvals/wait` | [`ApprovalWaitRequest`] | [`ApprovalWaitAnswer`] |
 //!
 //! Every error is an [`ErrorBody`] with the matching status.
 
@@ -368,6 +371,97 @@ pub struct FinishRequest {
     pub agent: String,
     #[schema(value_type = Object)]
     pub outcome: JobOutcome,
+}
+
+// ---- Approvals ------------------------------------------------------------
+
+/// `POST /api/v1/runs/{id}/jobs/{job}/approvals`: a person's vote on a gate
+/// waiting for approval.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalVoteRequest {
+    /// `true` approves, `false` rejects (one rejection decides the gate).
+    pub approve: bool,
+    /// Why; kept with the decision and the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The typed inputs the approval asks for (checked like a manual run's).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub inputs: Map<String, Value>,
+    /// The gate: `""` (default) for the job's `approval:`, `canary step N`
+    /// for a canary's `pause: until-approved`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gate: String,
+}
+
+/// A gate of a run as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    /// The job's key, e.g. `sign-off` or `deploy (eu)`.
+    pub job: String,
+    /// `""` for an `approval:` job, `canary step N` for a canary's pause.
+    pub gate: String,
+    /// pending, approved, rejected, timed_out.
+    pub state: String,
+    /// Distinct approving votes needed.
+    pub required: u32,
+    /// Who may vote: user names and `role:R` (R or a stronger role).
+    pub approvers: Vec<String>,
+    /// `false`: whoever started the run may not vote.
+    pub self_approval: bool,
+    /// Who started the run, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    pub opened_ms: i64,
+    /// When a pending gate times out.
+    pub deadline_ms: i64,
+    /// The votes, in the order cast.
+    pub votes: Vec<ApprovalVoteView>,
+    /// How it ended, once decided: `approved by alice, bob`, `rejected by
+    /// carol: not today`, `timed out after 4h: rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_ms: Option<i64>,
+}
+
+/// One vote on a gate.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalVoteView {
+    pub user: String,
+    pub approved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub inputs: Map<String, Value>,
+    pub at_ms: i64,
+}
+
+/// `POST /api/v1/agent/jobs/{job}/approvals/wait`: the agent running a job
+/// waits (long poll) for a gate's decision. The first call opens the gate
+/// (its deadline is then now plus the approval's `timeout`); every call
+/// renews the job's lease.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalWaitRequest {
+    /// The agent holding the job.
+    pub agent: String,
+    /// `""` for the job's `approval:`, `canary step N` for a canary's pause.
+    #[serde(default)]
+    pub gate: String,
+    /// How long the server may hold the request (at most 60,000).
+    pub wait_ms: u64,
+}
+
+/// The answer to an [`ApprovalWaitRequest`]: the decision, or none yet
+/// (ask again).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalWaitAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub decision: Option<slipway_engine::ports::ApprovalDecision>,
+    /// When the gate times out.
+    pub deadline_ms: i64,
 }
 
 #[cfg(test)]

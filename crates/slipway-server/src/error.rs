@@ -54,7 +54,9 @@ impl From<SqlError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
             }
             SqlError::NotFound { .. } => ApiError::not_found(error.to_string()),
-            SqlError::AlreadyExists { .. } => ApiError::conflict(error.to_string()),
+            SqlError::AlreadyExists { .. } | SqlError::Conflict { .. } => {
+                ApiError::conflict(error.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::new(

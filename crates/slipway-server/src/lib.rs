@@ -224,6 +224,8 @@ fn spawn_loops(state: &AppState, hooks: Arc<Hooks>, closing: watch::Receiver<boo
         }
         loop {
             routes::agent::expire_leases(&reaper).await;
+            // Approval gates past their deadline time out even unwatched.
+            routes::approvals::expire_gates(&reaper).await;
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = stop.wait_for(|c| *c) => return,
@@ -278,6 +280,11 @@ fn router(state: AppState) -> Router {
         .route("/runs/{id}/retry", post(runs::retry))
         .route("/runs/{id}/logs", get(runs::logs))
         .route("/runs/{id}/tests", get(runs::tests))
+        .route("/runs/{id}/approvals", get(routes::approvals::list))
+        .route(
+            "/runs/{id}/jobs/{job}/approvals",
+            post(routes::approvals::vote),
+        )
         .route(
             "/projects/{project}/environments/{env}",
             get(routes::environments::show),
@@ -290,6 +297,10 @@ fn router(state: AppState) -> Router {
         .route("/agent/claim", post(agent::claim))
         .route("/agent/jobs/{job}/events", post(agent::events))
         .route("/agent/jobs/{job}/finish", post(agent::finish))
+        .route(
+            "/agent/jobs/{job}/approvals/wait",
+            post(routes::approvals::wait),
+        )
         .route("/openapi.json", get(meta::openapi))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
     let objects = Router::new()

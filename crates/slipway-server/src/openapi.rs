@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agent, audit, environments, hooks, projects, runs};
+use crate::routes::{agent, approvals, audit, environments, hooks, projects, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use crate::routes::{agent, audit, environments, hooks, projects, runs};
         hooks::deliver,
         environments::show, environments::deployments,
         audit::list, audit::verify,
+        approvals::vote, approvals::list, approvals::wait,
     ),
     components(schemas(slipway_api::ErrorBody)),
     modifiers(&BearerToken),

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per concern.
 
 pub mod agent;
+pub mod approvals;
 pub mod audit;
 pub mod environments;
 pub mod hooks;
