@@ -17,7 +17,8 @@ const RELEASE_DIR: &str = ".slipway/release";
 impl<E: Executor, S: Store> JobRunner<'_, E, S> {
     /// Resolves the artifact: the named artifact of a job this one needs,
     /// where it now is in the workspace (restored there, or built there), or
-    /// an artifact of an earlier run restored from the store by its digest.
+    /// an artifact of an earlier run restored from the store by its digest
+    /// (a `sha256:` digest is a container image's id).
     async fn deploy_artifact(
         &self,
         ws: &E::Workspace,
@@ -29,6 +30,18 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 reference: reference.clone(),
             }),
             ArtifactRef::Digest { name, digest } => {
+                // A container image released earlier: its id pins the same
+                // bytes on this Docker engine.
+                if let Some(hex) = digest.strip_prefix("sha256:") {
+                    if !is_hex64(hex) {
+                        return Err(format!(
+                            "image `{name}`: `{digest}` is not an image digest (`sha256:` and 64 hex characters)"
+                        ));
+                    }
+                    return Ok(DeployArtifact::Image {
+                        reference: digest.to_ascii_lowercase(),
+                    });
+                }
                 let record = by_digest(name, digest)?;
                 self.blocking_restore(&record, ws).await.map_err(|error| {
                     format!(
@@ -126,11 +139,15 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
     }
 }
 
+fn is_hex64(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The record of an artifact deployed by digest (`blake3:HEX` or `HEX`),
 /// restored to `.slipway/release/HEX/NAME` under the workspace.
 fn by_digest(name: &str, digest: &str) -> Result<ArtifactRecord, String> {
     let hex = digest.strip_prefix("blake3:").unwrap_or(digest);
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_hex64(hex) {
         return Err(format!(
             "artifact `{name}`: `{digest}` is not an artifact digest (64 hex characters of BLAKE3, optionally after `blake3:`)"
         ));

@@ -617,3 +617,32 @@ jobs:
         Some("alice,bob")
     );
 }
+
+#[tokio::test]
+async fn a_sha256_digest_deploys_that_container_image_by_its_id() {
+    let approver = scripted(|request| {
+        Ok(approval::approved(
+            request,
+            vec![vote("alice", true, "ok")],
+            serde_json::Map::new(),
+        ))
+    });
+    let deployer = Arc::new(Recorder::default());
+    let mut options = options(Some(approver));
+    options.deployer = Some(DeployerHandle(deployer.clone()));
+    let ran = run(
+        release(&format!("sha256:{DIGEST}")),
+        options,
+        Arc::new(Seen::default()),
+    )
+    .await;
+    assert_eq!(ran.summary.result, JobResult::Success, "{:?}", ran.summary);
+    let handed = deployer.seen.lock().expect("seen").clone();
+    let artifacts: Vec<DeployArtifact> = handed.into_iter().map(|h| h.artifact).collect();
+    assert_eq!(
+        artifacts,
+        [DeployArtifact::Image {
+            reference: format!("sha256:{DIGEST}")
+        }]
+    );
+}
