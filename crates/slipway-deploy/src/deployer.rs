@@ -18,7 +18,7 @@ use slipway_spec::deploy::{Environment, HaproxyAddress, HealthProbe, Strategy, T
 use crate::state::{
     DeploymentRecord, EnvFiles, Outcome, Phase, StrategyRecord, TargetRecord, now_ms,
 };
-use crate::strategy::{Ctx, Lb, Planned, StrategyResult, blue_green, rolling};
+use crate::strategy::{Ctx, Lb, Planned, StrategyResult, blue_green, canary, rolling};
 use crate::targets::TargetDriver;
 use crate::{Artifact, DeployError, DeployLog};
 
@@ -42,6 +42,9 @@ pub struct DeployRequest<'a> {
     /// What the release record keeps beside the rollout (commit, approvals,
     /// a freeze override).
     pub release: ReleaseInfo,
+    /// Answers a canary's `pause: until-approved` (and an inconclusive
+    /// verification); `None` fails such a step, which rolls the canary back.
+    pub approver: Option<canary::PauseApprover>,
 }
 
 /// What a release record keeps beside the rollout itself.
@@ -56,6 +59,30 @@ pub struct ReleaseInfo {
     /// Who may is the caller's check (the server's: admins); `None` refuses
     /// a deployment inside a window ([`crate::gates`]).
     pub freeze_override: Option<String>,
+}
+
+impl<'a> DeployRequest<'a> {
+    /// A request with nothing beside the rollout: no release details, no
+    /// approver (set those with `DeployRequest { approver, ..DeployRequest::new(…) }`).
+    pub fn new(
+        environment: &'a Environment,
+        root: &'a Path,
+        artifact: Artifact,
+        strategy: &'a Strategy,
+        run: String,
+        version: String,
+    ) -> DeployRequest<'a> {
+        DeployRequest {
+            environment,
+            root,
+            artifact,
+            strategy,
+            run,
+            version,
+            release: ReleaseInfo::default(),
+            approver: None,
+        }
+    }
 }
 
 /// An environment as it stands: `slipway env show ENV`.
@@ -154,6 +181,7 @@ impl Deployer {
             request.run,
             "deploy",
             request.release,
+            request.approver,
             log,
             cancel,
         )
@@ -238,6 +266,7 @@ impl Deployer {
                 commit_time: previous.commit_time,
                 ..ReleaseInfo::default()
             },
+            None,
             log,
             cancel,
         )
@@ -266,10 +295,12 @@ impl Deployer {
                 .targets
                 .iter()
                 .filter_map(|t| {
+                    let target = state.targets.get(&t.name)?;
                     Some(slipway_lb::DesiredServer {
                         name: t.lb_server.clone(),
-                        state: state.targets.get(&t.name)?.lb?.to_lb(),
-                        weight: None,
+                        state: target.lb?.to_lb(),
+                        // A canary's weight; `None` leaves HAProxy's.
+                        weight: target.weight.map(slipway_lb::Weight::Absolute),
                     })
                 })
                 .collect(),
@@ -386,6 +417,7 @@ impl Deployer {
         run: String,
         kind: &str,
         release: ReleaseInfo,
+        approver: Option<canary::PauseApprover>,
         log: &mut dyn DeployLog,
         cancel: CancelSignal,
     ) -> Result<DeploymentRecord, DeployError> {
@@ -453,26 +485,28 @@ impl Deployer {
                         "the previous release still runs on {to:?}: switching back"
                     ));
                     match blue_green::switch(&ctx, to, b.keep_old, log).await {
-                        Ok(()) => StrategyResult {
-                            outcome: Outcome::Succeeded,
-                            message: Some(format!("switched back to {to:?}")),
-                            targets: Vec::new(),
-                        },
-                        Err(e) => StrategyResult {
-                            outcome: Outcome::Failed,
-                            message: Some(e),
-                            targets: Vec::new(),
-                        },
+                        Ok(()) => StrategyResult::new(
+                            Outcome::Succeeded,
+                            Some(format!("switched back to {to:?}")),
+                            Vec::new(),
+                        ),
+                        Err(e) => StrategyResult::new(Outcome::Failed, Some(e), Vec::new()),
                     }
                 } else {
                     blue_green::run(ctx.clone(), b.keep_old, planned.clone(), log, cancel).await
                 }
             }
-            Strategy::Canary(_) => StrategyResult {
-                outcome: Outcome::Failed,
-                message: Some("the canary strategy is not built yet".to_owned()),
-                targets: Vec::new(),
-            },
+            // A rollback is urgent and puts back what ran before: no steps, the promote path.
+            Strategy::Canary(c) if kind == "rollback" => {
+                rolling::run(ctx.clone(), &c.promote, planned.clone(), log, cancel).await
+            }
+            Strategy::Canary(c) => {
+                let gates = canary::Gates {
+                    run: &run,
+                    approver: approver.as_ref(),
+                };
+                canary::run(ctx.clone(), c, planned.clone(), gates, log, cancel).await
+            }
         };
         let strategy_record = StrategyRecord::of(strategy);
         ctx.update_env(|s| s.last_strategy = Some(strategy_record.clone()))?;
@@ -493,8 +527,12 @@ impl Deployer {
             targets: result.targets,
             commit: release.commit,
             commit_time: release.commit_time,
-            approvals: release.approvals,
-            verifications: Vec::new(),
+            approvals: release
+                .approvals
+                .into_iter()
+                .chain(result.approvals)
+                .collect(),
+            verifications: result.verifications,
             freeze_override: overridden.map(|o| o.reason),
         };
         files.append_record(&record)?;

@@ -175,6 +175,12 @@ impl EnginePort {
                 approvals: request.approvals,
                 freeze_override: request.freeze_override,
             },
+            approver: request
+                .approver
+                .map(|approver| crate::strategy::canary::PauseApprover {
+                    approver,
+                    job_key: request.job_key.to_owned(),
+                }),
         };
         let mut lines = Lines(log);
         self.deployer

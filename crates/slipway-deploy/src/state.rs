@@ -74,6 +74,10 @@ pub struct TargetState {
     pub process: Option<ProcessRecord>,
     /// What Slipway wants HAProxy to say for this target (re-applied after reloads).
     pub lb: Option<LbIntent>,
+    /// The HAProxy weight (0–256) a canary gave this target's server, re-applied after
+    /// reloads like `lb`; `None`: the weight of HAProxy's configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
     pub updated_ms: u64,
 }
 
@@ -87,6 +91,7 @@ impl Default for TargetState {
             message: None,
             process: None,
             lb: None,
+            weight: None,
             updated_ms: 0,
         }
     }

@@ -42,6 +42,7 @@ async fn deploy(
         run: version.to_owned(),
         version: version.to_owned(),
         release: Default::default(),
+        approver: None,
     };
     match deployer.deploy(request, log, cancel).await {
         Ok(report) => report,
@@ -194,6 +195,7 @@ async fn a_container_lost_during_its_batch_is_rolled_back_without_a_failed_reque
         run: "v2".to_owned(),
         version: "v2".to_owned(),
         release: Default::default(),
+        approver: None,
     };
     let error = deployer
         .deploy(request, &mut log, cancel)

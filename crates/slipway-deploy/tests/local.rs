@@ -43,6 +43,7 @@ fn request<'a>(
         run: version.to_owned(),
         version: version.to_owned(),
         release: Default::default(),
+        approver: None,
     }
 }
 

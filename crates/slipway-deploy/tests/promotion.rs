@@ -103,6 +103,7 @@ async fn deploy(
                 run: version.to_owned(),
                 version: version.to_owned(),
                 release,
+                approver: None,
             },
             log,
             cancel,

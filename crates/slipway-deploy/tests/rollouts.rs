@@ -50,6 +50,7 @@ async fn deploy(
                 run: version.to_owned(),
                 version: version.to_owned(),
                 release: Default::default(),
+                approver: None,
             },
             log,
             cancel,

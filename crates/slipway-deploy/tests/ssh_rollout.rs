@@ -73,6 +73,7 @@ async fn deploy(
         run: version.to_owned(),
         version: version.to_owned(),
         release: Default::default(),
+        approver: None,
     };
     match deployer.deploy(request, log, cancel).await {
         Ok(report) => report,
@@ -213,6 +214,7 @@ async fn an_unreachable_ssh_target_is_reported_before_anything_is_touched() {
         run: "v1".to_owned(),
         version: "v1".to_owned(),
         release: Default::default(),
+        approver: None,
     };
     let error = deployer
         .deploy(request, &mut TestLog::default(), cancel)
@@ -273,6 +275,7 @@ async fn a_release_failing_health_on_an_ssh_target_is_rolled_back_without_a_fail
         run: "v2".to_owned(),
         version: "v2".to_owned(),
         release: Default::default(),
+        approver: None,
     };
     let error = deployer
         .deploy(request, &mut log, cancel)

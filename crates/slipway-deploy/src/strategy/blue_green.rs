@@ -107,11 +107,7 @@ pub async fn run(
         );
     }
     match switch(&ctx, idle, keep_old, log).await {
-        Ok(()) => StrategyResult {
-            outcome: Outcome::Succeeded,
-            message: None,
-            targets: records,
-        },
+        Ok(()) => StrategyResult::new(Outcome::Succeeded, None, records),
         Err(error) => ended(Outcome::Failed, error, records),
     }
 }
@@ -205,9 +201,5 @@ fn ended(
     message: String,
     targets: Vec<crate::state::TargetRecord>,
 ) -> StrategyResult {
-    StrategyResult {
-        outcome,
-        message: Some(message),
-        targets,
-    }
+    StrategyResult::new(outcome, Some(message), targets)
 }

@@ -4,13 +4,17 @@
 //!
 //! [`rolling`] goes batch by batch and rolls the updated targets back when
 //! failures pass `max_fail_percentage`; [`blue_green`] installs the idle set
-//! and switches traffic in one `apply`.
+//! and switches traffic in one `apply`; [`canary`] puts the new release on a
+//! few targets, moves a share of the requests to them with HAProxy weights,
+//! verifies and asks between steps, then promotes it by the rolling path or
+//! rolls the canary targets back.
 //!
 //! HAProxy forgets runtime state on reload, so the intended state of every
-//! server lives in `state.json` and is re-applied before each batch and at
+//! server (admin state and canary weight) lives in `state.json` and is re-applied before each batch and at
 //! the end ([`Ctx::reapply`]).
 
 pub mod blue_green;
+pub mod canary;
 pub mod rolling;
 pub mod step;
 
@@ -18,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use slipway_engine::ports::CancelSignal;
-use slipway_lb::{DesiredServer, DesiredState, HaproxyClient};
+use slipway_lb::{DesiredServer, DesiredState, HaproxyClient, Weight};
 use slipway_spec::deploy::{Health, ServiceDef, Target};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -62,6 +66,27 @@ pub struct StrategyResult {
     pub outcome: crate::state::Outcome,
     pub message: Option<String>,
     pub targets: Vec<TargetRecord>,
+    /// A canary's verification steps, with their evidence (for the release record).
+    pub verifications: Vec<slipway_verify::Verification>,
+    /// A canary's approval gates (`pause: until-approved`, an inconclusive verification).
+    pub approvals: Vec<slipway_engine::ports::ApprovalDecision>,
+}
+
+impl StrategyResult {
+    /// A result without canary evidence.
+    pub fn new(
+        outcome: crate::state::Outcome,
+        message: Option<String>,
+        targets: Vec<TargetRecord>,
+    ) -> StrategyResult {
+        StrategyResult {
+            outcome,
+            message,
+            targets,
+            verifications: Vec::new(),
+            approvals: Vec::new(),
+        }
+    }
 }
 
 impl Ctx {
@@ -124,11 +149,11 @@ impl Ctx {
                     .targets
                     .iter()
                     .filter_map(|t| {
-                        let intent = state.targets.get(&t.name)?.lb?;
+                        let target = state.targets.get(&t.name)?;
                         Some(DesiredServer {
                             name: t.lb_server.clone(),
-                            state: intent.to_lb(),
-                            weight: None,
+                            state: target.lb?.to_lb(),
+                            weight: target.weight.map(Weight::Absolute),
                         })
                     })
                     .collect(),

@@ -236,11 +236,7 @@ fn ended(
     message: Option<String>,
     targets: Vec<crate::state::TargetRecord>,
 ) -> StrategyResult {
-    StrategyResult {
-        outcome,
-        message,
-        targets,
-    }
+    StrategyResult::new(outcome, message, targets)
 }
 
 #[cfg(test)]
