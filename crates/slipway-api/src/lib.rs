@@ -28,6 +28,10 @@
 //! | `POST /api/v1/runs/{id}/jobs/{job}/approvals` | [`ApprovalVoteRequest`] | [`ApprovalView`]; 403 (not an approver, or self-approval), 409 (decided, timed out, voted already), 422 (inputs) |
 //! | `GET /api/v1/runs/{id}/approvals` | | `[`[`ApprovalView`]`]` |
 //! | `POST /api/v1/agent/jobs/{job}/approvals/wait` | [`ApprovalWaitRequest`] | [`ApprovalWaitAnswer`] |
+//! | `GET /api/v1/projects/{project}/releases?env=E&limit=N` | | `[`[`ReleaseView`]`]`, newest first |
+//! | `GET /api/v1/projects/{project}/releases/{id}` | | [`ReleaseDetail`] |
+//! | `POST /api/v1/projects/{project}/releases` | [`ReleaseRequest`] | 201 [`ReleaseStarted`]; 409 when a required environment never had the digest |
+//! | `GET /api/v1/dora?project=P&env=E&since=SECONDS` | | slipway-deploy's `Dora` |
 //!
 //! Every error is an [`ErrorBody`] with the matching status.
 
@@ -462,6 +466,66 @@ pub struct ApprovalWaitAnswer {
     pub decision: Option<slipway_engine::ports::ApprovalDecision>,
     /// When the gate times out.
     pub deadline_ms: i64,
+}
+
+/// A release (one deployment of a digest to an environment) as the API
+/// lists it; [`ReleaseDetail`] adds the whole record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseView {
+    pub id: i64,
+    pub project: String,
+    /// The run that deployed it (server-wide id), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    pub job: String,
+    pub environment: String,
+    pub digest: String,
+    pub artifact: String,
+    /// deploy, rollback or release (push-button).
+    pub kind: String,
+    /// succeeded, failed, rolled_back or cancelled.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_time_ms: Option<i64>,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+}
+
+/// `GET /api/v1/projects/{project}/releases/{id}`: the release and its
+/// whole record (targets, strategy, approvals, verification evidence).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseDetail {
+    pub release: ReleaseView,
+    #[schema(value_type = Object)]
+    pub record: Value,
+}
+
+/// `POST /api/v1/projects/{project}/releases`: release a digest to an
+/// environment now.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseRequest {
+    pub environment: String,
+    /// Default: the newest digest released successfully to an environment
+    /// this one `requires`, else to any environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Deploy inside a freeze window (project admins only): the reason,
+    /// recorded in the audit log and the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_freeze: Option<String>,
+}
+
+/// The answer to a release request: the run that carries it out.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseStarted {
+    pub run: RunView,
+    pub environment: String,
+    pub digest: String,
+    pub artifact: String,
+    /// The commit the release runs at (of the release that carried the digest).
+    pub commit: String,
 }
 
 #[cfg(test)]

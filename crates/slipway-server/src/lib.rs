@@ -294,6 +294,15 @@ fn router(state: AppState) -> Router {
             get(routes::environments::deployments),
         )
         .route("/projects/{project}/flaky", get(runs::flaky))
+        .route(
+            "/projects/{project}/releases",
+            get(routes::releases::list).post(routes::releases::create),
+        )
+        .route(
+            "/projects/{project}/releases/{id}",
+            get(routes::releases::get),
+        )
+        .route("/dora", get(routes::releases::dora))
         .route("/agent/claim", post(agent::claim))
         .route("/agent/jobs/{job}/events", post(agent::events))
         .route("/agent/jobs/{job}/finish", post(agent::finish))

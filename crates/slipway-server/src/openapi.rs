@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agent, approvals, audit, environments, hooks, projects, runs};
+use crate::routes::{agent, approvals, audit, environments, hooks, projects, releases, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,7 @@ use crate::routes::{agent, approvals, audit, environments, hooks, projects, runs
         environments::show, environments::deployments,
         audit::list, audit::verify,
         approvals::vote, approvals::list, approvals::wait,
+        releases::list, releases::get, releases::create, releases::dora,
     ),
     components(schemas(slipway_api::ErrorBody)),
     modifiers(&BearerToken),

@@ -320,6 +320,17 @@ pub async fn finish(
         // The job's result stands; its per-test history is what is lost.
         tracing::error!(%error, job = job_id, "could not store the job's test results");
     }
+    if let Some(release) = &job_outcome.release {
+        // Stored before the run can end, so that its release is there when it has.
+        crate::routes::releases::record(
+            &state,
+            pending.run_id,
+            &pending.job_key,
+            &request.agent,
+            release,
+        )
+        .await;
+    }
     if pending.done.send((pending.index, job_outcome)).is_err() {
         tracing::warn!(job = job_id, "the run's driver ended before the job");
     }

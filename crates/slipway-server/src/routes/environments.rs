@@ -30,7 +30,8 @@ pub fn state_dir(state: &AppState, project: &str) -> std::path::PathBuf {
         .join(project)
 }
 
-async fn environment(
+/// The environment file `NAME` at the head of the project's default branch.
+pub(crate) async fn environment(
     state: &AppState,
     project: &Project,
     name: &str,

@@ -8,4 +8,5 @@ pub mod hooks;
 pub mod meta;
 pub mod objects;
 pub mod projects;
+pub mod releases;
 pub mod runs;

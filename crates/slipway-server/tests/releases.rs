@@ -1,0 +1,391 @@
+//! Releases through the server and its built-in agent: a pipeline that
+//! builds the demo service and deploys it to staging, then to production
+//! (which `requires: [staging]`), leaves two releases and their audit
+//! entries; a push-button release of a digest that never passed staging is
+//! refused with the reason; one of the staging-passed digest runs and leaves
+//! a third release; DORA counts what the records hold.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn demo_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let path = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("slipway-demo"))
+        .unwrap_or_default();
+    assert!(
+        path.is_file(),
+        "the slipway-demo binary is missing at {}: run scripts/test (it builds the whole workspace first), or `cargo build -p slipway-demo`",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// Kills what the deployments left running (local targets are detached)
+/// when the test ends, passed or not.
+struct StopOnDrop(Vec<PathBuf>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        for state in &self.0 {
+            let Ok(text) = std::fs::read_to_string(state) else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            for target in value["targets"].as_object().into_iter().flatten() {
+                if let Some(pid) = target.1["process"]["pid"].as_i64() {
+                    // SAFETY: kill(2) of the process group the deployment started.
+                    unsafe {
+                        libc::kill(-(pid as i32), libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn environment(port: u16, requires: &str) -> String {
+    format!(
+        r#"{requires}targets:
+  - name: one
+    kind: local
+    port: {port}
+service:
+  activate: {{ start: "$ARTIFACT --listen 127.0.0.1:$PORT --version v1" }}
+  health:
+    http: /healthz
+    interval: 50ms
+    timeout: 1s
+    max_wait: 20s
+"#
+    )
+}
+
+fn pipeline(demo: &Path) -> String {
+    format!(
+        r#"on: {{ manual: {{}} }}
+jobs:
+  build:
+    steps:
+      - run: mkdir -p dist && cp {demo} dist/app
+    artifacts:
+      app: dist/app
+  staging:
+    needs: [build]
+    deploy:
+      environment: staging
+      artifact: build.app
+      strategy:
+        rolling: {{ batch: 1 }}
+  sign-off:
+    needs: [staging]
+    approval:
+      timeout: 1h
+  production:
+    needs: [build, sign-off]
+    deploy:
+      environment: production
+      artifact: build.app
+      strategy:
+        rolling: {{ batch: 1, max_unavailable: 1 }}
+"#,
+        demo = demo.display()
+    )
+}
+
+async fn releases(server: &common::TestServer, query: &str) -> Vec<Value> {
+    let (status, list) = server.get(&format!("/projects/shop/releases{query}")).await;
+    assert_eq!(status, 200, "{list}");
+    list.as_array().cloned().unwrap_or_default()
+}
+
+async fn audit_actions(server: &common::TestServer) -> Vec<(String, String, Value)> {
+    let (status, entries) = server.get("/audit?limit=1000").await;
+    assert_eq!(status, 200, "{entries}");
+    entries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("release."))
+        })
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_string(),
+                e["target"].as_str().unwrap_or_default().to_string(),
+                e["details"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Approves the run's `sign-off` gate as soon as it is open.
+async fn approve(server: &common::TestServer, run: i64) {
+    let votes = format!("/runs/{run}/jobs/sign-off/approvals");
+    for _ in 0..600 {
+        let (status, answer) = server
+            .post(&votes, json!({ "approve": true, "comment": "ship it" }))
+            .await;
+        if status == 200 {
+            assert_eq!(answer["state"], "approved", "{answer}");
+            return;
+        }
+        let (_, detail) = server.get(&format!("/runs/{run}")).await;
+        let status = detail["run"]["status"].as_str().unwrap_or_default();
+        assert!(
+            matches!(status, "queued" | "running"),
+            "the run ended before its gate: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sign-off gate of run {run} did not open in 60 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_promotion_push_button_and_dora() {
+    let server = common::start(true).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let (staging_port, production_port) = (free_port(), free_port());
+    let repo = common::repo(
+        work.path(),
+        &[
+            ("slipway.yml", &pipeline(&demo_binary())),
+            (
+                ".slipway/environments/staging.yml",
+                &environment(staging_port, ""),
+            ),
+            (
+                ".slipway/environments/production.yml",
+                &environment(production_port, "requires: [staging]\n"),
+            ),
+        ],
+    );
+    common::project(&server, "shop", &repo).await;
+    let states = ["staging", "production"]
+        .map(|env| {
+            server
+                .data
+                .path()
+                .join(format!("agent/environments/shop/{env}/state.json"))
+        })
+        .to_vec();
+    let _stop = StopOnDrop(states);
+
+    // Nothing released yet: a push-button release has no digest to take.
+    let (status, refused) = server
+        .post(
+            "/projects/shop/releases",
+            json!({ "environment": "staging" }),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+
+    // The pipeline: build, staging, production.
+    let (status, run) = server.post("/projects/shop/runs", json!({})).await;
+    assert_eq!(status, 201, "{run}");
+    let run_id = run["id"].as_i64().expect("id");
+    approve(&server, run_id).await;
+    let detail = server.wait_run(run_id).await;
+    let lines = common::read_logs(&server, run_id, "").await;
+    assert_eq!(detail["run"]["status"], "succeeded", "{detail}\n{lines:?}");
+
+    let listed = releases(&server, "").await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let (production, staging) = (&listed[0], &listed[1]);
+    assert_eq!(production["environment"], "production", "newest first");
+    assert_eq!(staging["environment"], "staging");
+    for release in [production, staging] {
+        assert_eq!(release["outcome"], "succeeded", "{release}");
+        assert_eq!(release["kind"], "deploy", "{release}");
+        assert_eq!(release["run_id"], run_id, "{release}");
+        assert_eq!(release["artifact"], "app", "{release}");
+    }
+    let digest = staging["digest"].as_str().expect("digest").to_string();
+    assert_eq!(production["digest"], digest.as_str(), "one digest promoted");
+    assert_eq!(
+        releases(&server, "?env=staging").await.len(),
+        1,
+        "filtered by environment"
+    );
+    assert_eq!(
+        releases(&server, "?limit=1").await[0]["id"],
+        production["id"]
+    );
+
+    let (status, whole) = server
+        .get(&format!("/projects/shop/releases/{}", staging["id"]))
+        .await;
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(whole["release"]["id"], staging["id"]);
+    assert_eq!(whole["record"]["digest"], digest.as_str());
+    assert_eq!(whole["record"]["environment"], "staging");
+    assert_eq!(
+        whole["record"]["targets"].as_array().map(Vec::len),
+        Some(1),
+        "{whole}"
+    );
+    // The production release carries the gate passed on the way (the server's record of it).
+    let (status, whole) = server
+        .get(&format!("/projects/shop/releases/{}", production["id"]))
+        .await;
+    assert_eq!(status, 200, "{whole}");
+    let approvals = whole["record"]["approvals"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(approvals.len(), 1, "{whole}");
+    assert_eq!(approvals[0]["job_key"], "sign-off", "{whole}");
+    assert_eq!(approvals[0]["approved"], true, "{whole}");
+    assert_eq!(approvals[0]["votes"][0]["comment"], "ship it", "{whole}");
+    let (status, _) = server.get("/projects/shop/releases/999999").await;
+    assert_eq!(status, 404);
+
+    let audited = audit_actions(&server).await;
+    for (release, env) in [(staging, "staging"), (production, "production")] {
+        let entry = audited
+            .iter()
+            .find(|(action, target, _)| {
+                action == "release.succeeded" && *target == format!("shop {env} {digest}")
+            })
+            .unwrap_or_else(|| panic!("no audit entry for {env}: {audited:?}"));
+        assert_eq!(entry.2["run"], run_id, "{entry:?}");
+        assert_eq!(entry.2["release"], release["id"], "{entry:?}");
+        assert_eq!(entry.2["digest"], digest.as_str());
+        assert_eq!(entry.2["outcome"], "succeeded");
+    }
+
+    // A digest that never passed staging cannot go to production.
+    let never = "f".repeat(64);
+    let (status, refused) = server
+        .post(
+            "/projects/shop/releases",
+            json!({ "environment": "production", "digest": never }),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    let reason = refused["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("staging") && reason.contains(&never),
+        "{reason}"
+    );
+    // Roles: a developer may not release; a maintainer may not override a freeze.
+    let (status, user) = server.post("/users", json!({ "name": "dev" })).await;
+    assert_eq!(status, 201, "{user}");
+    let token = user["token"].as_str().expect("token").to_string();
+    let as_dev = |body: Value| {
+        let request = server
+            .client
+            .post(server.api("/projects/shop/releases"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move { request.send().await.expect("request").status().as_u16() }
+    };
+    for (role, body, expected) in [
+        ("developer", json!({ "environment": "production" }), 403),
+        (
+            "maintainer",
+            json!({ "environment": "production", "override_freeze": "hotfix" }),
+            403,
+        ),
+    ] {
+        let response = server
+            .client
+            .put(server.api("/projects/shop/roles/dev"))
+            .bearer_auth(&server.token)
+            .json(&json!({ "role": role }))
+            .send()
+            .await
+            .expect("role");
+        assert_eq!(response.status().as_u16(), 204);
+        assert_eq!(as_dev(body).await, expected, "{role}");
+    }
+    assert_eq!(
+        releases(&server, "").await.len(),
+        2,
+        "nothing refused left a release"
+    );
+
+    // The staging-passed digest (the default) goes to production as a release run.
+    let (status, started) = server
+        .post(
+            "/projects/shop/releases",
+            json!({ "environment": "production" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["digest"], digest.as_str(), "{started}");
+    assert_eq!(started["artifact"], "app");
+    assert_eq!(started["run"]["trigger"], "release");
+    let release_run = started["run"]["id"].as_i64().expect("run id");
+    let detail = server.wait_run(release_run).await;
+    let lines = common::read_logs(&server, release_run, "").await;
+    assert_eq!(detail["run"]["status"], "succeeded", "{detail}\n{lines:?}");
+    let jobs: Vec<&str> = detail["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| j["key"].as_str())
+        .collect();
+    assert_eq!(jobs, ["release"], "{detail}");
+    let listed = releases(&server, "").await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let newest = &listed[0];
+    assert_eq!(newest["kind"], "release", "{newest}");
+    assert_eq!(newest["environment"], "production");
+    assert_eq!(newest["digest"], digest.as_str());
+    assert_eq!(newest["outcome"], "succeeded");
+    assert_eq!(newest["run_id"], release_run);
+    assert!(
+        audit_actions(&server)
+            .await
+            .iter()
+            .any(|(action, _, details)| action == "release.start" && details["run"] == release_run),
+        "the push-button release is audited"
+    );
+
+    // DORA from the records: production had two successful changes, staging one.
+    let (status, dora) = server
+        .get("/dora?project=shop&env=production&since=86400")
+        .await;
+    assert_eq!(status, 200, "{dora}");
+    assert_eq!(dora["environment"], "production");
+    assert_eq!(dora["deployment_frequency"]["releases"], 2, "{dora}");
+    assert_eq!(dora["change_failure_rate"]["releases"], 2, "{dora}");
+    assert_eq!(dora["change_failure_rate"]["failed"], 0, "{dora}");
+    assert_eq!(dora["change_failure_rate"]["rate"], 0.0, "{dora}");
+    let lead = &dora["lead_time"];
+    assert_eq!(
+        lead["measured"].as_u64().unwrap_or(99)
+            + lead["without_commit_time"].as_u64().unwrap_or(99),
+        2,
+        "{dora}"
+    );
+    let (status, dora) = server
+        .get("/dora?project=shop&env=staging&since=86400")
+        .await;
+    assert_eq!(status, 200, "{dora}");
+    assert_eq!(dora["deployment_frequency"]["releases"], 1, "{dora}");
+    let (status, _) = server.get("/dora?project=nope&env=staging").await;
+    assert_eq!(status, 404);
+
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("server stops");
+}
