@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 const GATED: &str = r#"
 on: { manual: {} }
@@ -405,5 +407,77 @@ async fn the_timeout_rejects_and_a_later_vote_gets_409() {
         .collect::<Vec<_>>();
     assert_eq!(decided, [json!("system")]);
     audit_intact(&server).await;
+    server.stop().await;
+}
+
+const ON_PUSH: &str = r#"
+on: { push: { branches: [main] } }
+jobs:
+  sign-off:
+    approval:
+      self_approval: false
+      approvers: [octocat, admin]
+"#;
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_runs_starter_is_the_forges_sender() {
+    let server = common::start(true).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = common::repo(work.path(), &[("slipway.yml", ON_PUSH)]);
+    let head = common::git(&repo, &["rev-parse", "HEAD"]);
+    common::project(&server, "p", &repo).await;
+    let octocat = user(&server, "octocat", Some("maintainer")).await;
+    let body = json!({
+        "ref": "refs/heads/main",
+        "before": "0000000000000000000000000000000000000000",
+        "after": head,
+        "repository": { "full_name": "octo/p", "clone_url": repo.display().to_string() },
+        "sender": { "login": "octocat" },
+    })
+    .to_string()
+    .into_bytes();
+    let response = server
+        .client
+        .post(format!("{}/hooks/github/p", server.url))
+        .header("x-github-event", "push")
+        .header("x-hub-signature-256", sign("s3cret", &body))
+        .body(body)
+        .send()
+        .await
+        .expect("deliver");
+    let status = response.status().as_u16();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 202, "{answer}");
+    let run = answer["runs"][0].as_i64().expect("a run started");
+    let gate = wait_gate(&server, run, "sign-off").await;
+    assert_eq!(gate["started_by"], "octocat", "{gate}");
+    let (status, refused) = post_as(
+        &server,
+        &octocat,
+        &format!("/runs/{run}/jobs/sign-off/approvals"),
+        json!({ "approve": true }),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, approved) = server
+        .post(
+            &format!("/runs/{run}/jobs/sign-off/approvals"),
+            json!({ "approve": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(server.wait_run(run).await["run"]["status"], "succeeded");
     server.stop().await;
 }

@@ -666,3 +666,112 @@ async fn expire(state: &AppState, gate: ApprovalGate) -> ApiResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PIPELINE: &str = r#"
+jobs:
+  package:
+    matrix:
+      os: [linux]
+    steps:
+      - run: make dist
+    artifacts: {app: dist/app}
+  sign-off:
+    needs: [package]
+    approval: {approvals: 2, approvers: [alice, role:maintainer]}
+  production:
+    needs: [sign-off]
+    deploy:
+      environment: production
+      image: "app:1"
+      strategy:
+        canary:
+          steps:
+            - weight: 10
+            - pause: until-approved
+            - weight: 100
+"#;
+
+    fn pipeline() -> RunPipeline {
+        let pipeline = slipway_spec::parse_pipeline(PIPELINE, "slipway.yml")
+            .unwrap_or_else(|d| panic!("{}", d.render(PIPELINE, false)));
+        let plan = Plan::new(&pipeline);
+        RunPipeline { pipeline, plan }
+    }
+
+    #[test]
+    fn gates_come_from_the_pipeline() {
+        let pipeline = pipeline();
+        let (key, approval) = pipeline.gate("sign-off", "").expect("approval job");
+        assert_eq!((key.as_str(), approval.approvals), ("sign-off", 2));
+        assert_eq!(approver_names(&approval), ["alice", "role:maintainer"]);
+
+        let (key, pause) = pipeline
+            .gate("production", "canary step 2")
+            .expect("the canary's pause");
+        assert_eq!(key, "production");
+        assert_eq!(pause, ApprovalJob::pause(Span::default()));
+
+        for (job, gate, status) in [
+            ("production", "canary step 1", 404),
+            ("production", "canary step 9", 404),
+            ("production", "canary step x", 404),
+            ("production", "", 404),
+            ("sign-off", "canary step 2", 404),
+            ("nope", "", 404),
+        ] {
+            let error = pipeline.gate(job, gate).expect_err("no such gate");
+            assert_eq!(
+                error.status.as_u16(),
+                status,
+                "{job} {gate}: {}",
+                error.message
+            );
+        }
+        // A matrix job by its id, when it has one instance.
+        let error = pipeline.gate("package", "").expect_err("not an approval");
+        assert!(
+            error.message.contains("package (linux)"),
+            "{}",
+            error.message
+        );
+    }
+
+    fn token(kind: TokenKind, admin: bool) -> TokenInfo {
+        TokenInfo {
+            id: 1,
+            user_id: 1,
+            user_name: "bob".into(),
+            user_is_admin: admin,
+            name: "t".into(),
+            kind,
+            created_ms: 0,
+            last_used_ms: None,
+            revoked_ms: None,
+        }
+    }
+
+    #[test]
+    fn who_may_vote() {
+        let pipeline = pipeline();
+        let (_, named) = pipeline.gate("sign-off", "").expect("gate");
+        let (_, anyone) = pipeline.gate("production", "canary step 2").expect("gate");
+        let bob = token(TokenKind::Personal, false);
+        assert_eq!(refusal(&bob, Some(Role::Maintainer), &named), None);
+        assert_eq!(refusal(&bob, Some(Role::Admin), &named), None);
+        let weak = refusal(&bob, Some(Role::Developer), &named).expect("refused");
+        assert!(weak.contains("alice, role:maintainer"), "{weak}");
+        assert_eq!(refusal(&bob, Some(Role::Developer), &anyone), None);
+        let viewer = refusal(&bob, Some(Role::Viewer), &anyone).expect("refused");
+        assert!(viewer.contains("your role: viewer"), "{viewer}");
+        assert!(refusal(&bob, None, &anyone).is_some());
+        assert_eq!(
+            refusal(&token(TokenKind::Personal, true), None, &named),
+            None
+        );
+        assert!(refusal(&token(TokenKind::Agent, true), None, &anyone).is_some());
+    }
+}
