@@ -27,6 +27,7 @@
 //! | `HEAD`/`GET`/`PUT /api/v1/agent/objects/{digest}` | raw bytes | content-addressed blobs (artifacts) |
 //! | `POST /api/v1/runs/{id}/jobs/{job}/approvals` | [`ApprovalVoteRequest`] | [`ApprovalView`]; 403 (not an approver, or self-approval), 409 (decided, timed out, voted already), 422 (inputs) |
 //! | `GET /api/v1/runs/{id}/approvals` | | `[`[`ApprovalView`]`]` |
+//! | `GET /api/v1/projects/{project}/approvals` | | `[`[`ApprovalView`]`]`: the gates waiting now |
 //! | `POST /api/v1/agent/jobs/{job}/approvals/wait` | [`ApprovalWaitRequest`] | [`ApprovalWaitAnswer`] |
 //! | `GET /api/v1/projects/{project}/releases?env=E&limit=N` | | `[`[`ReleaseView`]`]`, newest first |
 //! | `GET /api/v1/projects/{project}/releases/{id}` | | [`ReleaseDetail`] |
@@ -401,6 +402,8 @@ pub struct ApprovalVoteRequest {
 /// A gate of a run as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApprovalView {
+    /// The run's server-wide id.
+    pub run: i64,
     /// The job's key, e.g. `sign-off` or `deploy (eu)`.
     pub job: String,
     /// `""` for an `approval:` job, `canary step N` for a canary's pause.

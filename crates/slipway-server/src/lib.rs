@@ -295,6 +295,10 @@ fn router(state: AppState) -> Router {
         )
         .route("/projects/{project}/flaky", get(runs::flaky))
         .route(
+            "/projects/{project}/approvals",
+            get(routes::approvals::pending),
+        )
+        .route(
             "/projects/{project}/releases",
             get(routes::releases::list).post(routes::releases::create),
         )

@@ -19,7 +19,7 @@ use crate::routes::{agent, approvals, audit, environments, hooks, projects, rele
         hooks::deliver,
         environments::show, environments::deployments,
         audit::list, audit::verify,
-        approvals::vote, approvals::list, approvals::wait,
+        approvals::vote, approvals::list, approvals::pending, approvals::wait,
         releases::list, releases::get, releases::create, releases::dora,
     ),
     components(schemas(slipway_api::ErrorBody)),

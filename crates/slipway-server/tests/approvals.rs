@@ -163,6 +163,13 @@ async fn blocks_until_approved(server: common::TestServer) {
     assert_eq!(after_bob["state"], "pending", "one of two: {after_bob}");
     assert_eq!(after_bob["votes"][0]["user"], "bob");
 
+    let (status, waiting) = server.get("/projects/p/approvals").await;
+    assert_eq!(status, 200, "{waiting}");
+    assert_eq!(waiting.as_array().map(Vec::len), Some(1), "{waiting}");
+    assert_eq!(waiting[0]["run"], run);
+    assert_eq!(waiting[0]["job"], "sign-off");
+    assert_eq!(waiting[0]["votes"].as_array().map(Vec::len), Some(1));
+
     // One vote is not enough: the run waits on the gate, `ship` has not run.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_, detail) = server.get(&format!("/runs/{run}")).await;
@@ -224,6 +231,7 @@ async fn blocks_until_approved(server: common::TestServer) {
     let detail = server.wait_run(run).await;
     assert_eq!(detail["run"]["status"], "succeeded", "{detail}");
     assert_eq!(job(&detail, "ship").expect("ship")["status"], "succeeded");
+    assert_eq!(server.get("/projects/p/approvals").await, (200, json!([])));
     let (status, late) = post_as(&server, &server.token, &votes, json!({ "approve": false })).await;
     assert_eq!(status, 409, "{late}");
     assert!(

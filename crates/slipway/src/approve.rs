@@ -89,6 +89,7 @@ mod tests {
 
     fn gate(state: &str, votes: &[bool]) -> ApprovalView {
         ApprovalView {
+            run: 1,
             job: "sign-off".into(),
             gate: String::new(),
             state: state.into(),

@@ -1,7 +1,8 @@
 //! Approval gates: the agent running a gated job waits for the decision
 //! (`POST /agent/jobs/{job}/approvals/wait`, which opens the gate), people
 //! vote (`POST /runs/{id}/jobs/{job}/approvals`) and anyone who may view the
-//! run lists its gates (`GET /runs/{id}/approvals`).
+//! run lists its gates (`GET /runs/{id}/approvals`) or the project's
+//! waiting ones (`GET /projects/{project}/approvals`).
 //!
 //! Rules, all read from the run's stored pipeline (the `approval:` of the
 //! job, or [`ApprovalJob::pause`] for a canary's `canary step N`):
@@ -19,6 +20,8 @@
 //! - Every vote and every decision is an audit entry (`approval.vote`,
 //!   `approval.decided`).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
@@ -44,6 +47,7 @@ use tokio::sync::Notify;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::routes::projects::project_for;
 use crate::state::AppState;
 
 /// Wakes the agents waiting on this server when any gate is decided here.
@@ -329,6 +333,7 @@ fn reason(gate: &ApprovalGate) -> Option<String> {
 fn view(gate: ApprovalGate, approval: Option<&ApprovalJob>, run: &Run) -> ApprovalView {
     let reason = reason(&gate);
     ApprovalView {
+        run: gate.run_id,
         job: gate.job_key,
         gate: gate.gate,
         state: gate.state.as_str().to_string(),
@@ -512,6 +517,45 @@ pub async fn list(
             None => gate,
         };
         views.push(view(gate, approval.as_ref(), &run));
+    }
+    Ok(Json(views))
+}
+
+/// `GET /api/v1/projects/{project}/approvals`: the gates of the project's
+/// runs waiting for people now (those past their deadline are decided first
+/// and left out), in the order opened.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/approvals", params(("project" = String, Path)),
+    responses((status = 200, body = Vec<ApprovalView>)), security(("token" = [])), tag = "approvals")]
+pub async fn pending(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Vec<ApprovalView>>> {
+    let project = project_for(&state, &caller, &project, Action::View).await?;
+    let gates = state.store.pending_gates(project.id).await?;
+    // Gates of one run share its pipeline: read and parsed once.
+    let mut runs: HashMap<Id, (Run, Option<RunPipeline>)> = HashMap::new();
+    let mut views = Vec::with_capacity(gates.len());
+    for gate in gates {
+        if let Entry::Vacant(slot) = runs.entry(gate.run_id) {
+            let run = state.store.run(gate.run_id).await?;
+            let pipeline = RunPipeline::load(&state, &run).await.ok();
+            slot.insert((run, pipeline));
+        }
+        let Some((run, pipeline)) = runs.get(&gate.run_id) else {
+            continue;
+        };
+        let approval = pipeline
+            .as_ref()
+            .and_then(|p| p.gate(&gate.job_key, &gate.gate).ok())
+            .map(|(_, approval)| approval);
+        let gate = match &approval {
+            Some(approval) => settle(&state, run, gate, approval).await?,
+            None => gate,
+        };
+        if gate.state == GateState::Pending {
+            views.push(view(gate, approval.as_ref(), run));
+        }
     }
     Ok(Json(views))
 }
