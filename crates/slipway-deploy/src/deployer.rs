@@ -648,6 +648,14 @@ async fn prepare(
             return Err(config(format!("the idle set {idle:?} has no targets")));
         }
     }
+    if let Strategy::Canary(c) = strategy {
+        canary::check(
+            c,
+            environment.targets.len(),
+            environment.load_balancer.is_some(),
+        )
+        .map_err(config)?;
+    }
     // HAProxy is checked while every target's connection opens (ssh: its master connection,
     // ~0.1 s of key exchange, which no batch should wait for); an unreachable host is
     // reported here, before anything is touched.

@@ -112,6 +112,23 @@ async fn deploy(
     log: &mut TimedLog,
 ) -> Result<slipway_deploy::DeployReport, DeployError> {
     let (_cancel_tx, cancel) = watch::channel(false);
+    deploy_cancellable(
+        world, deployer, artifact, version, strategy, approver, log, cancel,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deploy_cancellable(
+    world: &World,
+    deployer: &Deployer,
+    artifact: &Artifact,
+    version: &str,
+    strategy: &Strategy,
+    approver: Option<PauseApprover>,
+    log: &mut TimedLog,
+    cancel: watch::Receiver<bool>,
+) -> Result<slipway_deploy::DeployReport, DeployError> {
     deployer
         .deploy(
             DeployRequest {
@@ -573,4 +590,84 @@ async fn an_inconclusive_verification_is_for_a_person_to_decide_and_aborts_witho
         .await
         .expect("topology");
     assert!(topology.targets.iter().all(|t| t.phase == Phase::Serving));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_release_goes_everywhere_an_impossible_canary_is_refused_and_a_cancelled_one_rolls_back()
+ {
+    let world = World::start(&THREE).await;
+    let deployer = Deployer::new(&world.state_dir);
+    let mut log = TimedLog::default();
+    let steps = vec![
+        CanaryStep::Weight(50),
+        CanaryStep::Pause(Duration::from_secs(60)),
+        CanaryStep::Weight(100),
+    ];
+
+    // Nothing runs yet: no baseline, so the promote path puts v1 everywhere.
+    let v1 = world.release("v1");
+    deploy(
+        &world,
+        &deployer,
+        &v1,
+        "v1",
+        &canary(steps.clone()),
+        None,
+        &mut log,
+    )
+    .await
+    .expect("the first release");
+    assert!(log.contains("no stable target serves a release yet"));
+    assert_settled(&world, &v1).await;
+
+    // Every target a canary: refused before anything is touched or recorded.
+    let v2 = world.release("v2");
+    let all = Strategy::Canary(Canary {
+        canary_targets: TargetCount::Count(3),
+        steps: steps.clone(),
+        promote: rolling(),
+    });
+    let refused = deploy(&world, &deployer, &v2, "v2", &all, None, &mut log).await;
+    match refused {
+        Err(DeployError::Config(message)) => assert!(
+            message.contains("canary_targets selects 3 of 3 target(s)"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(deployer.deployments("staging").expect("records").len(), 1);
+
+    // Cancelled during a pause: traffic back, the canary back to v1, the outcome `cancelled`.
+    let (cancel_tx, cancel) = watch::channel(false);
+    let mut waiting_log = log.clone();
+    let cancellable = canary(steps);
+    let (result, ()) = tokio::join!(
+        deploy_cancellable(
+            &world,
+            &deployer,
+            &v2,
+            "v2",
+            &cancellable,
+            None,
+            &mut waiting_log,
+            cancel
+        ),
+        async {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !log.contains("canary step 2: pause") {
+                assert!(Instant::now() < deadline, "the canary never paused");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            cancel_tx.send(true).expect("cancel");
+        }
+    );
+    assert!(matches!(result, Err(DeployError::Cancelled)), "{result:?}");
+    let record = last_record(&deployer);
+    assert_eq!(record.outcome, Outcome::Cancelled);
+    let message = record.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("cancelled at canary step 2") && message.contains("web-1 back to v1"),
+        "{message}"
+    );
+    assert_settled(&world, &v1).await;
 }

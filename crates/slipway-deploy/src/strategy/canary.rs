@@ -18,7 +18,7 @@
 //! - A canary target joins the pool at weight 0 (installed, healthy, ready): nothing reaches the
 //!   new release before the first `weight:` step, and that step only changes weights.
 //! - Weights are absolute per server, computed from the numbers of canary and stable targets
-//!   ([`split_weights`]) so that the share of requests is N% whatever those numbers are. They
+//!   ([`super::weights::split_weights`]) so that the share of requests is N% whatever those numbers are. They
 //!   are written to `state.json` before HAProxy is told, so [`super::Ctx::reapply`] (and
 //!   `Deployer::reconcile`) restore them after a reload; "as configured" is recorded as no
 //!   weight and set as `100%` of the configured weight.
@@ -37,13 +37,14 @@ use std::time::Duration;
 use slipway_engine::ports::{
     ApprovalDecision, ApprovalRequest, ApproverHandle, CancelSignal, DeployLine,
 };
-use slipway_lb::{DesiredServer, DesiredState, MAX_WEIGHT, Weight};
+use slipway_lb::{DesiredServer, DesiredState, Weight};
 use slipway_spec::approval::ApprovalJob;
 use slipway_spec::deploy::{Canary, CanaryStep};
 use slipway_spec::model::Span;
 use slipway_verify::{Phase as Verdict, Scope, Side, Verification, Verifier, VerifyConfig};
 
 use super::step::{self, Finish};
+use super::weights::{canary_share, split_weights};
 use super::{Ctx, Planned, SharedCtx, StrategyResult, cancelled, rolling, run_concurrently};
 use crate::DeployLog;
 use crate::state::{LbIntent, Outcome, Phase, TargetRecord, now_ms};
@@ -105,6 +106,24 @@ struct Canarying<'a> {
     percent: u32,
 }
 
+/// What makes a canary impossible in an environment of `targets` targets, checked before
+/// anything is touched: no load balancer to move requests with, or no target left stable.
+pub fn check(canary: &Canary, targets: usize, has_lb: bool) -> Result<(), String> {
+    if !has_lb {
+        return Err(
+            "the canary strategy moves requests with HAProxy weights: the environment needs a `load_balancer:`"
+                .to_owned(),
+        );
+    }
+    let count = canary.canary_targets.of(targets);
+    if count >= targets {
+        return Err(format!(
+            "canary_targets selects {count} of {targets} target(s): no stable target would be left to compare with or to fall back to; lower canary_targets"
+        ));
+    }
+    Ok(())
+}
+
 /// Runs `canary` for `planned` (see the module's documentation).
 pub async fn run(
     ctx: SharedCtx,
@@ -116,21 +135,8 @@ pub async fn run(
 ) -> StrategyResult {
     let total = ctx.targets.len();
     let count = canary.canary_targets.of(total);
-    if ctx.lb.is_none() {
-        return StrategyResult::new(
-            Outcome::Failed,
-            Some("the canary strategy moves requests with HAProxy weights: the environment needs a `load_balancer:`".to_owned()),
-            Vec::new(),
-        );
-    }
-    if count >= total {
-        return StrategyResult::new(
-            Outcome::Failed,
-            Some(format!(
-                "canary_targets selects all {total} target(s): no stable target would be left to compare with or to fall back to; lower canary_targets"
-            )),
-            Vec::new(),
-        );
+    if let Err(error) = check(canary, total, ctx.lb.is_some()) {
+        return StrategyResult::new(Outcome::Failed, Some(error), Vec::new());
     }
     let stable: Vec<usize> = (count..total).collect();
     let baseline: Vec<usize> = stable
@@ -679,129 +685,11 @@ async fn apply_intent(ctx: &Ctx) -> Result<(), String> {
         .map_err(|e| format!("setting HAProxy weights: {e}"))
 }
 
-/// The HAProxy weights (of one canary server, of one stable server) that send `percent`% of
-/// requests to `canary` servers and the rest to `stable` servers. Exact when weights of 0–256
-/// allow it (the smallest such pair); otherwise the pair closest to `percent`. A share above 0
-/// never leaves the canary at weight 0, nor one below 100 the stable servers.
-pub fn split_weights(percent: u32, canary: usize, stable: usize) -> (u16, u16) {
-    let p = u64::from(percent.min(100));
-    if canary == 0 || p == 0 {
-        return (0, 1);
-    }
-    if stable == 0 || p == 100 {
-        return (1, 0);
-    }
-    let c = u64::try_from(canary).unwrap_or(u64::MAX);
-    let s = u64::try_from(stable).unwrap_or(u64::MAX);
-    let max = u64::from(MAX_WEIGHT);
-    let mut best = (1, 1);
-    let mut best_error = f64::INFINITY;
-    for canary_weight in 1..=max {
-        // The stable weight making the share exact for this canary weight, rounded.
-        let numerator = canary_weight.saturating_mul(c).saturating_mul(100 - p);
-        let denominator = p.saturating_mul(s);
-        let stable_weight = (numerator.saturating_add(denominator / 2) / denominator).clamp(1, max);
-        let (cw, sw) = (
-            u16::try_from(canary_weight).unwrap_or(MAX_WEIGHT),
-            u16::try_from(stable_weight).unwrap_or(MAX_WEIGHT),
-        );
-        let error = (canary_share(cw, sw, canary, stable) - p as f64).abs();
-        if error < best_error {
-            best = (cw, sw);
-            best_error = error;
-            if error < 1e-9 {
-                break;
-            }
-        }
-    }
-    best
-}
-
-/// The percentage of requests `canary` servers at `canary_weight` get beside `stable` servers
-/// at `stable_weight` (HAProxy's weighted round robin).
-pub fn canary_share(canary_weight: u16, stable_weight: u16, canary: usize, stable: usize) -> f64 {
-    let to_canary = f64::from(canary_weight) * canary as f64;
-    let all = to_canary + f64::from(stable_weight) * stable as f64;
-    if all == 0.0 {
-        0.0
-    } else {
-        100.0 * to_canary / all
-    }
-}
-
 /// A [`DeployLog`] as the approver's [`DeployLine`].
 struct Lines<'a>(&'a mut dyn DeployLog);
 
 impl DeployLine for Lines<'_> {
     fn line(&mut self, text: &str) {
         self.0.line(text);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_ends_send_everything_one_way() {
-        assert_eq!(split_weights(0, 1, 2), (0, 1));
-        assert_eq!(split_weights(100, 1, 2), (1, 0));
-        assert_eq!(split_weights(150, 3, 2), (1, 0));
-        assert_eq!(split_weights(40, 1, 0), (1, 0));
-        assert_eq!(split_weights(40, 0, 3), (0, 1));
-    }
-
-    #[test]
-    fn exact_shares_use_the_smallest_weights() {
-        // 1 canary, 2 stable: 2 / (2 + 2 * 9) = 10%.
-        assert_eq!(split_weights(10, 1, 2), (2, 9));
-        assert_eq!(split_weights(50, 1, 2), (2, 1));
-        assert_eq!(split_weights(50, 1, 1), (1, 1));
-        assert_eq!(split_weights(25, 2, 2), (1, 3));
-        assert_eq!(split_weights(1, 1, 1), (1, 99));
-        assert_eq!(split_weights(99, 1, 1), (99, 1));
-    }
-
-    #[test]
-    fn every_share_is_close_whatever_the_numbers_of_targets() {
-        for canary in 1..=10 {
-            for stable in 1..=30 {
-                for percent in 0..=100u32 {
-                    let (cw, sw) = split_weights(percent, canary, stable);
-                    assert!(cw <= MAX_WEIGHT && sw <= MAX_WEIGHT);
-                    let share = canary_share(cw, sw, canary, stable);
-                    let error = (share - f64::from(percent)).abs();
-                    // The weight ratio the share needs; beyond 1/256..256 HAProxy cannot go,
-                    // and the extreme pair is the closest.
-                    let p = f64::from(percent);
-                    let ratio = p * stable as f64 / ((100.0 - p) * canary as f64);
-                    let what = format!(
-                        "{percent}% with {canary} canary and {stable} stable: weights {cw}/{sw} give {share:.2}%"
-                    );
-                    if percent == 0 || percent == 100 {
-                        assert_eq!(error, 0.0, "{what}");
-                    } else if ratio > 256.0 {
-                        assert_eq!((cw, sw), (256, 1), "{what}");
-                    } else if ratio < 1.0 / 256.0 {
-                        assert_eq!((cw, sw), (1, 256), "{what}");
-                    } else {
-                        assert!(error <= 0.5, "{what}");
-                    }
-                    if percent > 0 {
-                        assert!(cw > 0);
-                    }
-                    if percent < 100 {
-                        assert!(sw > 0);
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn shares_are_computed_as_weighted_round_robin_does() {
-        assert_eq!(canary_share(2, 9, 1, 2), 10.0);
-        assert_eq!(canary_share(0, 0, 1, 2), 0.0);
-        assert_eq!(canary_share(1, 0, 1, 2), 100.0);
     }
 }

@@ -17,6 +17,7 @@ pub mod blue_green;
 pub mod canary;
 pub mod rolling;
 pub mod step;
+pub mod weights;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
