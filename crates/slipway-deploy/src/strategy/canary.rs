@@ -569,7 +569,18 @@ impl Canarying<'_> {
         if let Err(error) = normalise(&this.ctx, log).await {
             failures.push(format!("setting the weights back: {error}"));
         }
-        let canary_names = this.names(&this.canary);
+        // Each canary target went back to its own previous release.
+        let back: Vec<String> = this
+            .previous
+            .iter()
+            .map(|(index, before)| {
+                let name = this.names(&[*index]);
+                match before {
+                    Some(planned) => format!("{name} back to {}", planned.version),
+                    None => format!("{name} removed (it ran nothing before)"),
+                }
+            })
+            .collect();
         if !failures.is_empty() {
             return this.ended(
                 Outcome::Failed,
@@ -588,8 +599,9 @@ impl Canarying<'_> {
         this.ended(
             outcome,
             format!(
-                "{}; traffic went back to the stable targets and {canary_names} back to {version}",
-                stop.reason
+                "{}; traffic went back to the stable targets, {}",
+                stop.reason,
+                back.join(", ")
             ),
         )
     }
