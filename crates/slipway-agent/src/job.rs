@@ -294,6 +294,7 @@ async fn execute(
             job_id: assignment.job_id,
             abandon: shared.abandon.clone(),
         }))),
+        freeze_override: assignment.freeze_override,
     };
     let (context, env_failure) =
         RunContext::new(assignment.run, pipeline, plan, Arc::new(Silent), options);

@@ -299,6 +299,7 @@ fn assignment(repo: &Repo, job_id: i64, key: &str, upstream: Vec<Upstream>) -> A
             ..GitInfo::default()
         },
         upstream,
+        freeze_override: None,
     }
 }
 

@@ -310,6 +310,10 @@ pub struct Assignment {
     /// Results, outputs and artifacts of the jobs this one needs.
     #[schema(value_type = Vec<Object>)]
     pub upstream: Vec<Upstream>,
+    /// An admin's recorded reason to deploy inside a freeze window (the
+    /// release runs of `slipway release --override-freeze` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_override: Option<String>,
 }
 
 impl std::fmt::Debug for Assignment {
@@ -553,6 +557,7 @@ mod tests {
             inputs: Map::new(),
             git: GitInfo::default(),
             upstream: Vec::new(),
+            freeze_override: None,
         };
         let text = format!("{assignment:?}");
         assert!(text.contains("TOKEN"), "{text}");

@@ -105,7 +105,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 approvals: shared.approvals_so_far(),
                 commit: shared.options.git.sha.clone(),
                 commit_time: None,
-                freeze_override: None,
+                freeze_override: shared.options.freeze_override.clone(),
             };
             deployer.0.deploy(request, &mut lines, &self.cancel).await
         };

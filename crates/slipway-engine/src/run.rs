@@ -52,6 +52,10 @@ pub struct RunOptions {
     pub deployer: Option<crate::ports::DeployerHandle>,
     /// Answers `approval:` jobs; `None` fails them with a clear message.
     pub approver: Option<crate::ports::ApproverHandle>,
+    /// An admin's reason to deploy inside a freeze window: set only by the
+    /// server, for the release runs of `slipway release --override-freeze`
+    /// (never from a pipeline's inputs, which anyone who triggers a run sets).
+    pub freeze_override: Option<String>,
 }
 
 /// A run could not be carried out at all (its store failed).

@@ -86,6 +86,7 @@ struct Handed {
     artifact: DeployArtifact,
     content: Option<Vec<u8>>,
     has_approver: bool,
+    freeze_override: Option<String>,
 }
 
 impl Deployer for Recorder {
@@ -106,6 +107,7 @@ impl Deployer for Recorder {
                     artifact: request.artifact.clone(),
                     content,
                     has_approver: request.approver.is_some(),
+                    freeze_override: request.freeze_override.clone(),
                 });
             }
             DeployResult {
@@ -148,6 +150,7 @@ fn options(approver: Option<Arc<dyn Approver>>) -> RunOptions {
         restore_artifacts: false,
         deployer: None,
         approver: approver.map(ApproverHandle),
+        freeze_override: None,
     }
 }
 
@@ -487,6 +490,8 @@ async fn deploy_jobs_get_the_gates_decisions_and_the_artifact_by_digest() {
     let deployer = Arc::new(Recorder::default());
     let mut options = options(Some(approver));
     options.deployer = Some(DeployerHandle(deployer.clone()));
+    // The server's release runs carry an admin's freeze override.
+    options.freeze_override = Some("hotfix for INC-42".into());
     let seen = Arc::new(Seen::default());
     seen.blobs
         .lock()
@@ -513,6 +518,7 @@ async fn deploy_jobs_get_the_gates_decisions_and_the_artifact_by_digest() {
         "in order"
     );
     assert!(handed.has_approver, "for a canary's pause");
+    assert_eq!(handed.freeze_override.as_deref(), Some("hotfix for INC-42"));
     match &handed.artifact {
         DeployArtifact::File { name, path, digest } => {
             assert_eq!(name, "app.tar");

@@ -104,6 +104,7 @@ jobs:
         restore_artifacts: true,
         deployer: None,
         approver: None,
+        freeze_override: None,
     };
     let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let summary = run_with(
@@ -172,6 +173,7 @@ fn options() -> RunOptions {
         restore_artifacts: true,
         deployer: None,
         approver: None,
+        freeze_override: None,
     }
 }
 

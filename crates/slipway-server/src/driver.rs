@@ -325,6 +325,13 @@ impl Runs {
             serde_json::Value::Object(map) => map.clone(),
             _ => serde_json::Map::new(),
         };
+        // Only the server's own release runs carry an override (checked to come
+        // from an admin when the run was created); an input of that name in
+        // any other run is just an input.
+        let freeze_override = (run.trigger == "release")
+            .then(|| inputs.get("freeze_override").and_then(|v| v.as_str()))
+            .flatten()
+            .map(str::to_owned);
         let options = RunOptions {
             file: file.clone(),
             parallelism: RUN_PARALLELISM,
@@ -335,6 +342,7 @@ impl Runs {
             restore_artifacts: true,
             deployer: None,
             approver: None,
+            freeze_override,
         };
         self.store
             .set_run_status(run.id, RunStatus::Running, None)

@@ -162,7 +162,7 @@ async fn approve(server: &common::TestServer, run: i64) {
 async fn releases_promotion_push_button_and_dora() {
     let server = common::start(true).await;
     let work = tempfile::tempdir().expect("tempdir");
-    let (staging_port, production_port) = (free_port(), free_port());
+    let (staging_port, production_port, frozen_port) = (free_port(), free_port(), free_port());
     let repo = common::repo(
         work.path(),
         &[
@@ -175,10 +175,18 @@ async fn releases_promotion_push_button_and_dora() {
                 ".slipway/environments/production.yml",
                 &environment(production_port, "requires: [staging]\n"),
             ),
+            // Frozen for this whole century: only an admin's override deploys there.
+            (
+                ".slipway/environments/frozen.yml",
+                &environment(
+                    frozen_port,
+                    "freeze:\n  - {name: forever, from: 2000-01-01T00:00:00Z, until: 2100-01-01T00:00:00Z}\n",
+                ),
+            ),
         ],
     );
     common::project(&server, "shop", &repo).await;
-    let states = ["staging", "production"]
+    let states = ["staging", "production", "frozen"]
         .map(|env| {
             server
                 .data
@@ -358,6 +366,49 @@ async fn releases_promotion_push_button_and_dora() {
             .iter()
             .any(|(action, _, details)| action == "release.start" && details["run"] == release_run),
         "the push-button release is audited"
+    );
+
+    // A frozen environment: refused without an override (the run fails saying
+    // which window), deployed with an admin's, which the release record keeps.
+    let (status, started) = server
+        .post(
+            "/projects/shop/releases",
+            json!({ "environment": "frozen", "digest": digest }),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let refused_run = started["run"]["id"].as_i64().expect("run id");
+    let detail = server.wait_run(refused_run).await;
+    let lines = common::read_logs(&server, refused_run, "").await;
+    assert_eq!(detail["run"]["status"], "failed", "{detail}");
+    assert!(
+        lines.iter().any(|l| {
+            let text = l.to_string();
+            text.contains("frozen by") && text.contains("forever")
+        }),
+        "{lines:?}"
+    );
+    let (status, started) = server
+        .post(
+            "/projects/shop/releases",
+            json!({ "environment": "frozen", "digest": digest, "override_freeze": "hotfix for INC-42" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let override_run = started["run"]["id"].as_i64().expect("run id");
+    let detail = server.wait_run(override_run).await;
+    let lines = common::read_logs(&server, override_run, "").await;
+    assert_eq!(detail["run"]["status"], "succeeded", "{detail}\n{lines:?}");
+    let frozen = releases(&server, "?env=frozen").await;
+    let Some(newest) = frozen.first() else {
+        panic!("no release to the frozen environment: {frozen:?}");
+    };
+    let id = newest["id"].as_i64().expect("release id");
+    let (status, detail) = server.get(&format!("/projects/shop/releases/{id}")).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(
+        detail["record"]["freeze_override"], "hotfix for INC-42",
+        "{detail}"
     );
 
     // DORA from the records: production had two successful changes, staging one.

@@ -273,6 +273,8 @@ fn run_options(args: &RunArgs, loaded: &Loaded) -> Result<RunOptions, String> {
         )))),
         // The same approver answers canary pauses of deploy jobs.
         approver: Some(crate::approve_terminal::approver(args.approve.as_deref())?),
+        // Freeze windows are overridden by an admin through the server only.
+        freeze_override: None,
     })
 }
 

@@ -141,6 +141,7 @@ async fn try_claim(state: &AppState, request: &ClaimRequest) -> ApiResult<Option
             inputs: options.inputs.clone(),
             git: options.git.clone(),
             upstream: pending.upstream.clone(),
+            freeze_override: options.freeze_override.clone(),
         }));
     }
 }
