@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! Deployer::deploy(request)
-//!   └─ strategy (rolling: batches │ blue-green: idle set, switch)
+//!   ├─ checks before touching: targets, HAProxy, `requires` (promotion), freeze windows
+//!   └─ strategy (rolling: batches │ blue-green: idle set, switch │ canary: weights, verify, promote)
 //!        └─ per target: drain (HAProxy) ─► deactivate + uninstall old ─► install + activate new
 //!                        ─► health until healthy ─► ready (HAProxy)
 //!        └─ failures over the threshold: stop, roll the updated targets back the same way
@@ -20,7 +21,7 @@
 //! (every deployed file artifact by digest, for rollback).
 //!
 //! The modules: [`targets`] (how each kind installs, starts, stops, probes),
-//! [`health`], [`strategy`] (rolling, blue-green), [`state`] (state and
+//! [`health`], [`strategy`] (rolling, blue-green, canary), [`state`] (state and
 //! records), [`deployer`] (the entry points), [`stop`] (`Deployer::stop`),
 //! [`gates`] (promotion and freeze windows, checked before anything is
 //! touched), [`dora`] (DORA metrics from the records).
