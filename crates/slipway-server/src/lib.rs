@@ -19,6 +19,7 @@ mod queue;
 mod routes;
 mod state;
 mod triggers;
+mod ui;
 
 pub use config::{ServerConfig, default_data_dir};
 
@@ -330,6 +331,7 @@ fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(meta::healthz))
         .route("/metrics", get(meta::metrics))
+        .merge(ui::routes())
         .fallback(|| async {
             error::ApiError::not_found(
                 "no such route; the API is under /api/v1 (see /api/v1/openapi.json)",
