@@ -179,20 +179,7 @@ pub async fn run(
                 .iter()
                 .find(|(i, _)| *i == index)
                 .and_then(|(_, p)| p.clone());
-            match before {
-                Some(planned) => {
-                    step::replace(
-                        &ctx,
-                        index,
-                        &planned,
-                        Finish::Ready,
-                        task_log.as_mut(),
-                        &mut cancel,
-                    )
-                    .await
-                }
-                None => step::remove(&ctx, index, task_log.as_mut()).await,
-            }
+            step::restore(&ctx, index, before, task_log.as_mut(), &mut cancel).await
         }
     })
     .await;

@@ -182,6 +182,22 @@ pub async fn ready(ctx: &Ctx, index: usize, log: &mut dyn DeployLog) -> Result<(
     Ok(())
 }
 
+/// Puts back the release target `index` ran before a rollout touched it:
+/// `before`, or nothing (what it runs now is removed) when it had none. The
+/// rollback path of every strategy.
+pub async fn restore(
+    ctx: &Ctx,
+    index: usize,
+    before: Option<Planned>,
+    log: &mut dyn DeployLog,
+    cancel: &mut CancelSignal,
+) -> TaskResult {
+    match before {
+        Some(planned) => replace(ctx, index, &planned, Finish::Ready, log, cancel).await,
+        None => remove(ctx, index, log).await,
+    }
+}
+
 /// Drains, stops and removes what target `index` runs, leaving it out of
 /// the pool with no release (a rollback of a target that had none before).
 pub async fn remove(ctx: &Ctx, index: usize, log: &mut dyn DeployLog) -> TaskResult {
