@@ -96,4 +96,69 @@ impl LogHub {
     pub fn stream(&self, run: i64, job: Option<i64>, cursor: Cursor, follow: bool) -> LiveStream {
         self.logs.stream(run, job, cursor, follow)
     }
+
+    /// One step's log for reading by line number (the web UI's pages and
+    /// search): the plain log while it is written, else its archive; `None`
+    /// when it has neither. Blocking file I/O: call it off the async threads.
+    /// The paths are the store's layout (`<root>/<run>/<job>/<step>.log`,
+    /// `.log.zst`), every component a number.
+    pub fn open_step(&self, run: i64, job: i64, step: u32) -> io::Result<Option<StepLog>> {
+        let dir = self.logs.root().join(run.to_string()).join(job.to_string());
+        let plain = dir.join(format!("{step}{}", slipway_logs::PLAIN_LOG_SUFFIX));
+        match std::fs::File::open(plain) {
+            Ok(file) => {
+                return Ok(Some(StepLog::Plain(slipway_logs::PlainLogReader::open(
+                    file,
+                )?)));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let archived = dir.join(format!("{step}{}", slipway_logs::ARCHIVED_LOG_SUFFIX));
+        match std::fs::File::open(archived) {
+            Ok(file) => Ok(Some(StepLog::Archived(slipway_logs::ArchiveReader::open(
+                file,
+            )?))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A step's log opened by [`LogHub::open_step`].
+pub enum StepLog {
+    Plain(slipway_logs::PlainLogReader<std::fs::File>),
+    Archived(slipway_logs::ArchiveReader<std::fs::File>),
+}
+
+impl slipway_logs::LogSource for StepLog {
+    fn line_count(&mut self) -> io::Result<u64> {
+        match self {
+            StepLog::Plain(log) => log.line_count(),
+            StepLog::Archived(log) => log.line_count(),
+        }
+    }
+
+    fn read_lines(
+        &mut self,
+        first: u64,
+        count: usize,
+        out: &mut Vec<slipway_logs::OwnedRecord>,
+    ) -> io::Result<()> {
+        match self {
+            StepLog::Plain(log) => log.read_lines(first, count, out),
+            StepLog::Archived(log) => log.read_lines(first, count, out),
+        }
+    }
+
+    fn visit_lines(
+        &mut self,
+        first: u64,
+        visit: &mut dyn FnMut(u64, slipway_logs::Record<'_>) -> std::ops::ControlFlow<()>,
+    ) -> io::Result<()> {
+        match self {
+            StepLog::Plain(log) => log.visit_lines(first, visit),
+            StepLog::Archived(log) => log.visit_lines(first, visit),
+        }
+    }
 }

@@ -380,6 +380,40 @@ async fn run_or_404(state: &AppState, id: Id) -> ApiResult<Run> {
         .map_err(|_| ApiError::not_found(format!("no run with id {id}")))
 }
 
+/// What the web UI shows beside a pending gate: its rules (typed inputs
+/// among them) and, by the same checks [`vote`] makes, why the caller may
+/// not reject (`refusal`) or approve it (`refusal`, or self-approval off).
+pub struct VotingRules {
+    pub approval: ApprovalJob,
+    pub refusal: Option<String>,
+    pub may_approve: bool,
+}
+
+/// [`VotingRules`] of a gate of `run` for `caller`.
+pub async fn voting_rules(
+    state: &AppState,
+    caller: &Caller,
+    run: &Run,
+    job: &str,
+    gate: &str,
+) -> ApiResult<VotingRules> {
+    let (_, approval) = RunPipeline::load(state, run).await?.gate(job, gate)?;
+    let user = &caller.0;
+    let role = if user.kind == TokenKind::Personal {
+        state.store.role(run.project_id, user.user_id).await?
+    } else {
+        None
+    };
+    let refusal = refusal(user, role, &approval);
+    let may_approve = refusal.is_none()
+        && (approval.self_approval || run.triggered_by.as_deref() != Some(user.user_name.as_str()));
+    Ok(VotingRules {
+        approval,
+        refusal,
+        may_approve,
+    })
+}
+
 /// `POST /api/v1/runs/{id}/jobs/{job}/approvals`: a vote.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/jobs/{job}/approvals", request_body = ApprovalVoteRequest,
     params(("id" = i64, Path), ("job" = String, Path, description = "the job's key, or its id when it has one instance")),
