@@ -1,0 +1,621 @@
+//! The HTML of the environment and release pages, from what the handlers
+//! read: pure functions, so every page is unit-tested without a server.
+
+use std::fmt::Write as _;
+
+use slipway_deploy::deployer::Topology;
+use slipway_deploy::dora::{Dora, DoraClass, human};
+use slipway_deploy::state::LbIntent;
+use slipway_deploy::{DeploymentRecord, EnvState, Phase, StrategyRecord};
+use slipway_store::sql::Release;
+
+use super::charts::{self, Bar};
+use super::evidence;
+use crate::ui::layout::escape;
+
+const DAY_MS: u64 = 86_400_000;
+
+/// A stored release with its record read back (`None`: a record this
+/// server cannot read; the row's own columns are shown then).
+pub struct Shown<'a> {
+    pub release: &'a Release,
+    pub record: Option<DeploymentRecord>,
+}
+
+impl<'a> Shown<'a> {
+    pub fn of(release: &'a Release) -> Shown<'a> {
+        Shown {
+            release,
+            record: serde_json::from_value(release.record.clone()).ok(),
+        }
+    }
+}
+
+/// `/projects/P/environments/E/…` and friends, with the parts escaped for a URL path.
+pub fn project_href(project: &str, rest: &str) -> String {
+    format!("/projects/{}/{rest}", path_segment(project))
+}
+
+/// A path segment percent-encoded (names are checked elsewhere; this keeps
+/// any value safe in a URL and an attribute).
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS UTC`, in a `<time>` element.
+pub fn time_html(ms: u64) -> String {
+    let text = slipway_deploy::gates::utc(ms / 1000);
+    format!(
+        "<time datetime=\"{}Z\">{text} UTC</time>",
+        text.replace(' ', "T")
+    )
+}
+
+fn ms(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Whether a target is in the middle of a deployment.
+pub fn busy(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::Draining
+            | Phase::Deactivating
+            | Phase::Installing
+            | Phase::Activating
+            | Phase::Checking
+    )
+}
+
+fn phase_word(phase: Phase) -> &'static str {
+    match phase {
+        Phase::New => "new",
+        Phase::Serving => "serving",
+        Phase::Standby => "standby",
+        Phase::Draining => "draining",
+        Phase::Deactivating => "deactivating",
+        Phase::Installing => "installing",
+        Phase::Activating => "activating",
+        Phase::Checking => "checking",
+        Phase::Failed => "failed",
+    }
+}
+
+fn phase_class(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Serving => "s-ok",
+        Phase::Failed => "s-bad",
+        Phase::New | Phase::Standby => "s-other",
+        _ => "s-run",
+    }
+}
+
+fn outcome_class(outcome: &str) -> &'static str {
+    match outcome {
+        "succeeded" => "s-ok",
+        "failed" | "rolled_back" => "s-bad",
+        _ => "s-cancel",
+    }
+}
+
+/// Whether the environment is changing now: a target in a deployment's
+/// phase, or canary weights set (a canary between its steps).
+pub fn in_progress(state: &EnvState) -> bool {
+    state
+        .targets
+        .values()
+        .any(|t| busy(t.phase) || t.weight.is_some())
+}
+
+/// The share of requests each weighted target gets: its weight over the sum
+/// of the weights of the targets in the pool (HAProxy's weighted round
+/// robin); `None` for a target without a recorded weight or out of the pool.
+fn shares(state: &EnvState) -> std::collections::BTreeMap<&str, f64> {
+    let in_pool = |t: &slipway_deploy::TargetState| matches!(t.lb, Some(LbIntent::Ready) | None);
+    let total: u64 = state
+        .targets
+        .values()
+        .filter(|t| in_pool(t))
+        .filter_map(|t| t.weight)
+        .map(u64::from)
+        .sum();
+    state
+        .targets
+        .iter()
+        .filter(|(_, t)| in_pool(t))
+        .filter_map(|(name, t)| {
+            let weight = t.weight?;
+            let share = if total == 0 {
+                0.0
+            } else {
+                100.0 * f64::from(weight) / total as f64
+            };
+            Some((name.as_str(), share))
+        })
+        .collect()
+}
+
+/// The topology table: each target's kind, release, phase, health and
+/// load-balancer state with its canary weight and share of requests.
+pub fn topology_html(out: &mut String, topology: &Topology, state: &EnvState) {
+    let shares = shares(state);
+    if let Some(live) = topology.live_group {
+        let _ = write!(
+            out,
+            "<p>Blue-green: the <strong>{}</strong> set serves.</p>",
+            if matches!(live, slipway_deploy::state::GroupName::Blue) {
+                "blue"
+            } else {
+                "green"
+            }
+        );
+    }
+    out.push_str("<table class=\"topology\"><caption>Targets</caption><thead><tr><th scope=\"col\">Target</th><th scope=\"col\">Kind</th><th scope=\"col\">Version</th><th scope=\"col\">Digest</th><th scope=\"col\">Phase</th><th scope=\"col\">Health</th><th scope=\"col\">Load balancer</th><th scope=\"col\">Weight</th><th scope=\"col\">Share of requests</th></tr></thead><tbody>");
+    if topology.targets.is_empty() {
+        out.push_str("<tr><td colspan=\"9\">No targets.</td></tr>");
+    }
+    for target in &topology.targets {
+        let recorded = state.targets.get(&target.name);
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{}{}</th><td>{}</td><td>{}</td><td><code>{}</code></td><td><span class=\"badge {}\">{}</span>{}</td>",
+            escape(&target.name),
+            target
+                .group
+                .as_deref()
+                .map(|g| format!(" <small>({})</small>", escape(g)))
+                .unwrap_or_default(),
+            escape(&target.kind),
+            escape(target.version.as_deref().unwrap_or("-")),
+            escape(target.digest.as_deref().unwrap_or("-")),
+            phase_class(target.phase),
+            phase_word(target.phase),
+            target
+                .message
+                .as_deref()
+                .map(|m| format!("<br><small>{}</small>", escape(m)))
+                .unwrap_or_default(),
+        );
+        let _ = match &target.health {
+            None => write!(out, "<td>-</td>"),
+            Some(Ok(())) => write!(out, "<td><span class=\"badge s-ok\">healthy</span></td>"),
+            Some(Err(why)) => write!(
+                out,
+                "<td><span class=\"badge s-bad\">unhealthy</span> <small>{}</small></td>",
+                escape(why)
+            ),
+        };
+        let _ = match &target.lb {
+            None => write!(out, "<td>no load balancer</td>"),
+            Some(Ok(server)) => write!(
+                out,
+                "<td>{} ({}), {} sessions{}</td>",
+                escape(&server.admin),
+                escape(&server.operational),
+                server.sessions,
+                server
+                    .intended
+                    .map(|i| format!(
+                        "; intended {}",
+                        match i {
+                            LbIntent::Ready => "ready",
+                            LbIntent::Drain => "drain",
+                            LbIntent::Maint => "maint",
+                        }
+                    ))
+                    .unwrap_or_default()
+            ),
+            Some(Err(why)) => write!(
+                out,
+                "<td><span class=\"badge s-bad\">unreadable</span> <small>{}</small></td>",
+                escape(why)
+            ),
+        };
+        let weight = recorded.and_then(|t| t.weight);
+        let _ = write!(
+            out,
+            "<td>{}</td><td>{}</td></tr>",
+            weight.map_or_else(|| "as configured".to_owned(), |w| w.to_string()),
+            shares
+                .get(target.name.as_str())
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:.1}%"))
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+/// The deployment in progress: the targets by phase, in the order a
+/// rollout takes them (the batch being changed, then the rest).
+pub fn progress_html(out: &mut String, state: &EnvState) {
+    if !in_progress(state) {
+        return;
+    }
+    out.push_str("<section aria-labelledby=\"progress-h\" class=\"progress\"><h2 id=\"progress-h\">Deployment in progress</h2><p role=\"status\">This page refreshes itself every 2 seconds while the deployment goes on.</p><ul>");
+    let order = [
+        Phase::Draining,
+        Phase::Deactivating,
+        Phase::Installing,
+        Phase::Activating,
+        Phase::Checking,
+        Phase::Failed,
+        Phase::Serving,
+        Phase::Standby,
+        Phase::New,
+    ];
+    for phase in order {
+        let names: Vec<String> = state
+            .targets
+            .iter()
+            .filter(|(_, t)| t.phase == phase)
+            .map(|(name, t)| {
+                let mut shown = escape(name);
+                if let Some(version) = &t.version {
+                    let _ = write!(shown, " ({})", escape(version));
+                }
+                shown
+            })
+            .collect();
+        if !names.is_empty() {
+            let _ = write!(
+                out,
+                "<li><span class=\"badge {}\">{}</span> {}</li>",
+                phase_class(phase),
+                phase_word(phase),
+                names.join(", ")
+            );
+        }
+    }
+    out.push_str("</ul>");
+    if state.targets.values().any(|t| t.weight.is_some()) {
+        out.push_str("<p>A canary is running: its weights and shares are in the table above.</p>");
+    }
+    out.push_str("</section>");
+}
+
+fn strategy_words(strategy: &StrategyRecord) -> String {
+    match strategy {
+        StrategyRecord::Rolling { .. } => "rolling".to_owned(),
+        StrategyRecord::BlueGreen { .. } => "blue-green".to_owned(),
+        StrategyRecord::Canary { steps, .. } => {
+            let steps: Vec<String> = steps
+                .iter()
+                .map(|s| match s {
+                    slipway_deploy::state::CanaryStepRecord::Weight(w) => format!("{w}%"),
+                    slipway_deploy::state::CanaryStepRecord::PauseMs(ms) => {
+                        format!("pause {}", human(*ms))
+                    }
+                    slipway_deploy::state::CanaryStepRecord::PauseUntilApproved => {
+                        "pause until approved".to_owned()
+                    }
+                    slipway_deploy::state::CanaryStepRecord::Verify(_) => "verify".to_owned(),
+                })
+                .collect();
+            format!("canary ({})", steps.join(" → "))
+        }
+    }
+}
+
+/// Who approved, when and what they said, of a record's gates.
+fn approvals_html(out: &mut String, record: &DeploymentRecord) {
+    if record.approvals.is_empty() {
+        return;
+    }
+    out.push_str("<ul class=\"approvals\">");
+    for decision in &record.approvals {
+        let gate = if decision.gate.is_empty() {
+            decision.job_key.clone()
+        } else {
+            format!("{} ({})", decision.job_key, decision.gate)
+        };
+        let _ = write!(
+            out,
+            "<li>{} <strong>{}</strong>: {}",
+            if decision.approved {
+                "✔ approved"
+            } else {
+                "✘ rejected"
+            },
+            escape(&gate),
+            escape(&decision.reason)
+        );
+        if !decision.votes.is_empty() {
+            out.push_str("<ul>");
+            for vote in &decision.votes {
+                let _ = write!(
+                    out,
+                    "<li>{} {} at {}{}</li>",
+                    escape(&vote.user),
+                    if vote.approved {
+                        "approved"
+                    } else {
+                        "rejected"
+                    },
+                    time_html(vote.at_ms),
+                    vote.comment
+                        .as_deref()
+                        .map(|c| format!(": “{}”", escape(c)))
+                        .unwrap_or_default()
+                );
+            }
+            out.push_str("</ul>");
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ul>");
+}
+
+/// One environment's releases, newest first (as given).
+pub fn timeline_html(out: &mut String, project: &str, releases: &[Shown<'_>]) {
+    if releases.is_empty() {
+        out.push_str("<p>No releases yet.</p>");
+        return;
+    }
+    out.push_str("<ol class=\"timeline\" reversed>");
+    for shown in releases {
+        let r = shown.release;
+        let outcome = r.outcome.as_str();
+        let _ = write!(
+            out,
+            "<li class=\"release\" id=\"release-{id}\"><p><a href=\"{href}\"><strong>Release {id}</strong></a> <span class=\"badge {}\">{}</span> {} of <code class=\"digest\">{}</code>",
+            outcome_class(outcome),
+            escape(outcome),
+            escape(r.kind.as_str()),
+            escape(&r.digest),
+            id = r.id,
+            href = project_href(project, &format!("releases/{}", r.id)),
+        );
+        if let Some(record) = &shown.record
+            && !record.version.is_empty()
+        {
+            let _ = write!(out, " (version {})", escape(&record.version));
+        }
+        let _ = write!(
+            out,
+            "</p><p>Finished {} after {}",
+            time_html(ms(r.finished_ms)),
+            human(ms(r.finished_ms).saturating_sub(ms(r.started_ms)))
+        );
+        if let Some(run) = r.run_id {
+            let _ = write!(
+                out,
+                "; <a href=\"/runs/{run}\">run {run}</a>, job {}",
+                escape(&r.job_key)
+            );
+        }
+        if let Some(commit) = &r.commit_sha {
+            let _ = write!(out, "; commit <code>{}</code>", escape(clip(commit, 12)));
+        }
+        out.push_str("</p>");
+        if let Some(record) = &shown.record {
+            if !record.run.is_empty() {
+                let _ = write!(out, "<p>Started by {}</p>", escape(&record.run));
+            }
+            if let Some(reason) = &record.freeze_override {
+                let _ = write!(
+                    out,
+                    "<p class=\"override\">⚠ Freeze window overridden: {}</p>",
+                    escape(reason)
+                );
+            }
+            if let Some(message) = &record.message {
+                let _ = write!(out, "<p>{}</p>", escape(message));
+            }
+            approvals_html(out, record);
+            if !record.verifications.is_empty() {
+                let phases: Vec<&str> = record
+                    .verifications
+                    .iter()
+                    .map(|v| v.phase.as_str())
+                    .collect();
+                let _ = write!(
+                    out,
+                    "<p>Verifications: {} (charts in the release)</p>",
+                    phases.join(", ")
+                );
+            }
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ol>");
+}
+
+fn clip(text: &str, chars: usize) -> &str {
+    text.char_indices()
+        .nth(chars)
+        .map_or(text, |(at, _)| &text[..at])
+}
+
+/// One release with its whole record: facts, targets, approvals and every
+/// verification's evidence with its charts.
+pub fn release_html(out: &mut String, project: &str, shown: &Shown<'_>) {
+    let r = shown.release;
+    let _ = write!(
+        out,
+        "<h1>Release {} to {}</h1><p><a href=\"{}\">All releases of {}</a></p><dl class=\"facts\"><dt>Outcome</dt><dd><span class=\"badge {}\">{}</span></dd><dt>Kind</dt><dd>{}</dd><dt>Digest</dt><dd><code class=\"digest\">{}</code></dd><dt>Artifact</dt><dd>{}</dd><dt>Started</dt><dd>{}</dd><dt>Finished</dt><dd>{}</dd>",
+        r.id,
+        escape(&r.environment),
+        project_href(
+            project,
+            &format!("releases?env={}", path_segment(&r.environment))
+        ),
+        escape(&r.environment),
+        outcome_class(r.outcome.as_str()),
+        escape(r.outcome.as_str()),
+        escape(r.kind.as_str()),
+        escape(&r.digest),
+        escape(&r.artifact_name),
+        time_html(ms(r.started_ms)),
+        time_html(ms(r.finished_ms)),
+    );
+    if let Some(run) = r.run_id {
+        let _ = write!(
+            out,
+            "<dt>Run</dt><dd><a href=\"/runs/{run}\">run {run}</a>, job {}</dd>",
+            escape(&r.job_key)
+        );
+    }
+    if let Some(commit) = &r.commit_sha {
+        let _ = write!(out, "<dt>Commit</dt><dd><code>{}</code>", escape(commit));
+        if let Some(at) = r.commit_time_ms {
+            let _ = write!(out, " committed {}", time_html(ms(at)));
+        }
+        out.push_str("</dd>");
+    }
+    let Some(record) = &shown.record else {
+        out.push_str("</dl><p role=\"alert\">The release record could not be read by this server version.</p>");
+        return;
+    };
+    let _ = write!(
+        out,
+        "<dt>Version</dt><dd>{}</dd><dt>Strategy</dt><dd>{}</dd><dt>Record</dt><dd>{} ({})</dd>",
+        escape(&record.version),
+        escape(&strategy_words(&record.strategy)),
+        escape(&record.id),
+        escape(&record.run)
+    );
+    if let Some(reason) = &record.freeze_override {
+        let _ = write!(out, "<dt>Freeze override</dt><dd>⚠ {}</dd>", escape(reason));
+    }
+    out.push_str("</dl>");
+    if let Some(message) = &record.message {
+        let _ = write!(out, "<p>{}</p>", escape(message));
+    }
+    out.push_str("<h2>Targets</h2><table class=\"targets\"><thead><tr><th scope=\"col\">Target</th><th scope=\"col\">From</th><th scope=\"col\">To</th><th scope=\"col\">Result</th><th scope=\"col\">Took</th></tr></thead><tbody>");
+    for target in &record.targets {
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{}</th><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            escape(&target.target),
+            escape(target.from_digest.as_deref().unwrap_or("-")),
+            escape(&target.to_digest),
+            escape(&target.result),
+            human(target.finished_ms.saturating_sub(target.started_ms))
+        );
+    }
+    out.push_str("</tbody></table><h2>Approvals</h2>");
+    if record.approvals.is_empty() {
+        out.push_str("<p>No approval gates.</p>");
+    }
+    approvals_html(out, record);
+    out.push_str("<h2>Verification evidence</h2>");
+    if record.verifications.is_empty() {
+        out.push_str("<p>No verification steps.</p>");
+    }
+    for (i, verification) in record.verifications.iter().enumerate() {
+        evidence::verification_html(out, &format!("v{i}"), i + 1, verification);
+    }
+}
+
+fn class_html(class: Option<DoraClass>) -> String {
+    class.map_or_else(
+        || "<span class=\"badge s-other\">no class</span>".to_owned(),
+        |c| {
+            let css = match c {
+                DoraClass::Elite | DoraClass::High => "s-ok",
+                DoraClass::Medium => "s-wait",
+                DoraClass::Low => "s-bad",
+            };
+            format!("<span class=\"badge {css}\">{c}</span>")
+        },
+    )
+}
+
+/// The four DORA metrics with their classes, and a chart of the period's
+/// releases per day by outcome (from `releases`, any order).
+pub fn dora_html(out: &mut String, dora: &Dora, releases: &[&Release]) {
+    let f = &dora.deployment_frequency;
+    let l = &dora.lead_time;
+    let c = &dora.change_failure_rate;
+    let t = &dora.time_to_restore;
+    let optional = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), human);
+    let days = (dora.to_ms.saturating_sub(dora.from_ms)).div_ceil(DAY_MS);
+    let _ = write!(
+        out,
+        "<table class=\"dora\"><caption>DORA metrics, the last {days} days ({} to {})</caption><thead><tr><th scope=\"col\">Metric</th><th scope=\"col\">Value</th><th scope=\"col\">Class</th></tr></thead><tbody>\
+         <tr><th scope=\"row\">Deployment frequency</th><td>{} successful releases, {:.2} a day</td><td>{}</td></tr>\
+         <tr><th scope=\"row\">Lead time for changes</th><td>median {}, 90th percentile {} ({} measured, {} without commit time)</td><td>{}</td></tr>\
+         <tr><th scope=\"row\">Change failure rate</th><td>{} of {} changes ({} failed, {} rolled back, {} replaced by a rollback)</td><td>{}</td></tr>\
+         <tr><th scope=\"row\">Time to restore</th><td>median {} ({} incidents, {} restored)</td><td>{}</td></tr></tbody></table>",
+        time_html(dora.from_ms),
+        time_html(dora.to_ms),
+        f.releases,
+        if f.per_day.is_finite() {
+            f.per_day
+        } else {
+            0.0
+        },
+        class_html(f.class),
+        optional(l.median_ms),
+        optional(l.p90_ms),
+        l.measured,
+        l.without_commit_time,
+        class_html(l.class),
+        c.rate
+            .filter(|r| r.is_finite())
+            .map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0)),
+        c.releases,
+        c.failed,
+        c.rolled_back,
+        c.replaced_by_rollback,
+        class_html(c.class),
+        optional(t.median_ms),
+        t.incidents,
+        t.restored,
+        class_html(t.class),
+    );
+    out.push_str(&charts::bar_chart(
+        &format!("dora-{}", dora.environment),
+        &format!("{}: releases per day by outcome", dora.environment),
+        &OUTCOMES,
+        &per_day(dora.from_ms, dora.to_ms, releases),
+    ));
+}
+
+const OUTCOMES: [&str; 4] = ["succeeded", "failed", "rolled_back", "cancelled"];
+/// The most days drawn as bars (a longer period is cut to its last days).
+const MAX_DAYS: u64 = 366;
+
+/// One bar per UTC day of `[from_ms, to_ms]` (at most [`MAX_DAYS`], the
+/// last ones), counting releases finished that day by outcome.
+pub fn per_day(from_ms: u64, to_ms: u64, releases: &[&Release]) -> Vec<Bar> {
+    let last_day = to_ms / DAY_MS;
+    let first_day = (from_ms / DAY_MS).max(last_day.saturating_sub(MAX_DAYS - 1));
+    let mut bars: Vec<Bar> = (first_day..=last_day)
+        .map(|day| Bar {
+            label: slipway_deploy::gates::utc(day * 86_400)
+                .get(5..10)
+                .unwrap_or("?")
+                .to_owned(),
+            counts: vec![0; OUTCOMES.len()],
+        })
+        .collect();
+    for release in releases {
+        let finished = ms(release.finished_ms);
+        let Some(day) = (finished / DAY_MS).checked_sub(first_day) else {
+            continue;
+        };
+        let outcome = OUTCOMES
+            .iter()
+            .position(|o| *o == release.outcome.as_str())
+            .unwrap_or(OUTCOMES.len() - 1);
+        if finished < from_ms || finished > to_ms {
+            continue;
+        }
+        if let Some(count) = usize::try_from(day)
+            .ok()
+            .and_then(|d| bars.get_mut(d))
+            .and_then(|b| b.counts.get_mut(outcome))
+        {
+            *count += 1;
+        }
+    }
+    bars
+}

@@ -1,0 +1,38 @@
+//! TEMPORARY stand-ins for `ui::auth` and `ui::layout::page` until they land
+//! (the same as `ui::run`'s): bearer tokens, a fixed CSRF token.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::Html;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[allow(dead_code)]
+pub struct Viewer {
+    pub caller: Caller,
+    pub user: String,
+    pub is_admin: bool,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        Ok(Viewer {
+            user: caller.0.user_name.clone(),
+            is_admin: caller.0.user_is_admin,
+            caller,
+            csrf: "t".to_string(),
+        })
+    }
+}
+
+pub fn page(title: &str, _viewer: Option<&Viewer>, body: String) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><main>{body}</main></body></html>",
+        crate::ui::layout::escape(title)
+    ))
+}
