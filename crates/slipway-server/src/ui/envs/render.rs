@@ -20,14 +20,48 @@ const DAY_MS: u64 = 86_400_000;
 pub struct Shown<'a> {
     pub release: &'a Release,
     pub record: Option<DeploymentRecord>,
+    /// Samples stored as `null` (NaN) left out so the record could be read.
+    pub nulls_left_out: usize,
 }
 
 impl<'a> Shown<'a> {
     pub fn of(release: &'a Release) -> Shown<'a> {
+        if let Ok(record) = serde_json::from_value(release.record.clone()) {
+            return Shown {
+                release,
+                record: Some(record),
+                nulls_left_out: 0,
+            };
+        }
+        // slipway-verify writes a NaN sample as `null` (JSON has no NaN) but
+        // reads only numbers back: without those the evidence still reads.
+        let mut value = release.record.clone();
+        let nulls_left_out = drop_null_numbers(&mut value);
         Shown {
             release,
-            record: serde_json::from_value(release.record.clone()).ok(),
+            record: serde_json::from_value(value).ok(),
+            nulls_left_out,
         }
+    }
+}
+
+/// Removes `null` from every array of numbers and nulls (with at least one
+/// null) inside `value`; returns how many were removed.
+fn drop_null_numbers(value: &mut serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => {
+            let numbers = items.iter().all(|v| v.is_number() || v.is_null());
+            if numbers && items.iter().any(Value::is_null) {
+                let before = items.len();
+                items.retain(|v| !v.is_null());
+                before - items.len()
+            } else {
+                items.iter_mut().map(drop_null_numbers).sum()
+            }
+        }
+        Value::Object(map) => map.values_mut().map(drop_null_numbers).sum(),
+        _ => 0,
     }
 }
 
@@ -506,6 +540,13 @@ pub fn release_html(out: &mut String, project: &str, shown: &Shown<'_>) {
     }
     approvals_html(out, record);
     out.push_str("<h2>Verification evidence</h2>");
+    if shown.nulls_left_out > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"note\">{} samples or measurements that were not numbers (stored as null) are left out below.</p>",
+            shown.nulls_left_out
+        );
+    }
     if record.verifications.is_empty() {
         out.push_str("<p>No verification steps.</p>");
     }
@@ -618,4 +659,368 @@ pub fn per_day(from_ms: u64, to_ms: u64, releases: &[&Release]) -> Vec<Bar> {
         }
     }
     bars
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use slipway_deploy::TargetState;
+    use slipway_deploy::deployer::{LbServer, TopologyTarget};
+    use slipway_engine::ports::{ApprovalDecision, ApprovalVote};
+    use slipway_store::sql::{ReleaseKind, ReleaseOutcome};
+    use slipway_verify::{
+        AnalysisRun, ComparedEvidence, ComparisonReport, Measurement, MetricRun, MetricValue,
+        Query, Scope, Verification, Window,
+    };
+
+    use super::*;
+
+    const HOSTILE: &str = "<script>alert('x')</script>&\"";
+
+    fn record(verifications: Vec<Verification>) -> DeploymentRecord {
+        DeploymentRecord {
+            id: "production-3".into(),
+            run: format!("run 7 by {HOSTILE}"),
+            environment: "production".into(),
+            digest: "abc123".into(),
+            artifact_name: "app".into(),
+            version: format!("v2{HOSTILE}"),
+            kind: "deploy".into(),
+            strategy: StrategyRecord::BlueGreen { keep_old_ms: 0 },
+            started_ms: 1_000,
+            finished_ms: 61_000,
+            outcome: slipway_deploy::Outcome::RolledBack,
+            message: Some(format!("canary failed: {HOSTILE}")),
+            targets: vec![slipway_deploy::state::TargetRecord {
+                target: format!("t{HOSTILE}"),
+                from_digest: None,
+                to_digest: "abc123".into(),
+                result: "rolled_back".into(),
+                started_ms: 1_000,
+                finished_ms: 2_000,
+            }],
+            commit: Some("0123456789abcdef".into()),
+            commit_time: Some(1),
+            approvals: vec![ApprovalDecision {
+                job_key: "sign-off".into(),
+                gate: String::new(),
+                approved: true,
+                reason: "approved by alice".into(),
+                votes: vec![ApprovalVote {
+                    user: format!("alice{HOSTILE}"),
+                    approved: true,
+                    comment: Some(format!("ship it {HOSTILE}")),
+                    at_ms: 30_000,
+                }],
+                inputs: Default::default(),
+                at_ms: 30_000,
+            }],
+            verifications,
+            freeze_override: Some(format!("hotfix {HOSTILE}")),
+        }
+    }
+
+    fn release(record: &DeploymentRecord) -> Release {
+        Release {
+            id: 42,
+            project_id: 1,
+            run_id: Some(7),
+            job_key: format!("deploy{HOSTILE}"),
+            environment: "production".into(),
+            digest: record.digest.clone(),
+            artifact_name: "app".into(),
+            kind: ReleaseKind::Deploy,
+            outcome: ReleaseOutcome::RolledBack,
+            commit_sha: record.commit.clone(),
+            commit_time_ms: Some(1_000),
+            started_ms: 1_000,
+            finished_ms: 61_000,
+            record: serde_json::to_value(record).expect("json"),
+            recorded_ms: 61_000,
+        }
+    }
+
+    fn verification() -> Verification {
+        let query = |text: &str| Query {
+            provider: "prometheus".into(),
+            text: text.into(),
+            path: None,
+        };
+        Verification {
+            phase: slipway_verify::Phase::Failed,
+            reason: format!("baseline comparison Failed: errors {HOSTILE}"),
+            cancelled: false,
+            scope: Scope::default(),
+            started_unix_ms: 0,
+            finished_unix_ms: 10_000,
+            thresholds: Some(AnalysisRun {
+                phase: slipway_verify::Phase::Successful,
+                reason: "all good".into(),
+                cancelled: false,
+                started_unix_ms: 0,
+                finished_unix_ms: 10_000,
+                metrics: vec![MetricRun {
+                    name: format!("errors{HOSTILE}"),
+                    query: query("rate(x[1m])"),
+                    success_condition: Some("result < 0.01".into()),
+                    failure_condition: None,
+                    interval: Duration::from_secs(5),
+                    count: 2,
+                    phase: slipway_verify::Phase::Successful,
+                    message: String::new(),
+                    successful: 2,
+                    failed: 0,
+                    inconclusive: 0,
+                    errors: 0,
+                    consecutive_errors: 0,
+                    measurements: vec![
+                        Measurement {
+                            phase: slipway_verify::Phase::Successful,
+                            value: Some(MetricValue::Scalar(0.001)),
+                            started_unix_ms: 1_000,
+                            finished_unix_ms: 1_100,
+                            message: "success".into(),
+                        },
+                        Measurement {
+                            phase: slipway_verify::Phase::Successful,
+                            value: Some(MetricValue::Vector(vec![0.002, f64::NAN])),
+                            started_unix_ms: 6_000,
+                            finished_unix_ms: 6_100,
+                            message: "success".into(),
+                        },
+                    ],
+                }],
+            }),
+            comparison: Some(ComparisonReport {
+                phase: slipway_verify::Phase::Failed,
+                reason: "canary worse".into(),
+                cancelled: false,
+                window: Window {
+                    start_unix_ms: 0,
+                    end_unix_ms: 60_000,
+                    step: Duration::from_secs(5),
+                },
+                evidence: vec![ComparedEvidence {
+                    name: "error_rate".into(),
+                    canary_query: query("canary{role=\"canary\"}"),
+                    baseline_query: query("baseline{role=\"baseline\"}"),
+                    canary_samples: vec![0.05, 0.06, 0.05],
+                    baseline_samples: vec![0.0, 0.001, f64::NAN],
+                    error: None,
+                }],
+                verdict: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_release_shows_its_whole_evidence_escaped() {
+        let record = record(vec![verification()]);
+        let row = release(&record);
+        let mut out = String::new();
+        release_html(&mut out, "shop", &Shown::of(&row));
+        assert!(!out.contains("<script>"), "{out}");
+        for expected in [
+            "Release 42 to production",
+            "<code class=\"digest\">abc123</code>",
+            "rolled_back",
+            "href=\"/runs/7\"",
+            "alice&lt;script&gt;",
+            "ship it &lt;script&gt;",
+            "hotfix &lt;script&gt;",
+            "Verification 1: <span class=\"badge s-bad\">Failed</span>",
+            "error_rate: baseline against canary",
+            "baseline: 2 values, smallest 0, median 5.000e-4, largest 0.001; canary: 3 values",
+            "2 samples or measurements that were not numbers (stored as null) are left out",
+            "canary{role=&quot;canary&quot;}",
+            "measurements over time",
+            "result &lt; 0.01",
+            "<pre class=\"explanation\">verification: Failed",
+            "href=\"/projects/shop/releases?env=production\"",
+        ] {
+            assert!(out.contains(expected), "{expected}\n{out}");
+        }
+        assert_eq!(
+            out.matches("<svg").count(),
+            2,
+            "one comparison, one threshold chart"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_record_still_shows_the_row() {
+        let mut row = release(&record(Vec::new()));
+        row.record = json!({ "what": "not a record" });
+        let mut out = String::new();
+        release_html(&mut out, "a b/c", &Shown::of(&row));
+        assert!(out.contains("could not be read"), "{out}");
+        assert!(
+            out.contains("/projects/a%20b%2Fc/releases?env=production"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_timeline_lists_approvals_overrides_and_runs() {
+        let record = record(Vec::new());
+        let row = release(&record);
+        let mut plain = release(&record);
+        plain.id = 41;
+        plain.outcome = ReleaseOutcome::Succeeded;
+        plain.record = json!(null);
+        let mut out = String::new();
+        timeline_html(&mut out, "shop", &[Shown::of(&row), Shown::of(&plain)]);
+        assert!(!out.contains("<script>"), "{out}");
+        let newest = out.find("release-42").expect("42");
+        let older = out.find("release-41").expect("41");
+        assert!(newest < older, "in the order given (newest first)");
+        for expected in [
+            "✔ approved <strong>sign-off</strong>",
+            "ship it &lt;script&gt;",
+            "Freeze window overridden: hotfix &lt;script&gt;",
+            "<a href=\"/runs/7\">run 7</a>",
+            "(version v2&lt;script&gt;",
+            "<time datetime=\"1970-01-01T00:01:01Z\">",
+        ] {
+            assert!(out.contains(expected), "{expected}\n{out}");
+        }
+        let mut empty = String::new();
+        timeline_html(&mut empty, "shop", &[]);
+        assert!(empty.contains("No releases yet"));
+    }
+
+    fn target(name: &str, phase: Phase) -> TopologyTarget {
+        TopologyTarget {
+            name: name.into(),
+            kind: "local".into(),
+            group: None,
+            digest: Some("d1".into()),
+            version: Some("v1".into()),
+            phase,
+            message: None,
+            health: Some(Ok(())),
+            lb: Some(Ok(LbServer {
+                server: name.into(),
+                admin: "ready".into(),
+                operational: "Running".into(),
+                sessions: 3,
+                intended: Some(LbIntent::Ready),
+            })),
+        }
+    }
+
+    #[test]
+    fn a_canary_shows_weights_shares_and_progress() {
+        let topology = Topology {
+            environment: "production".into(),
+            live_group: None,
+            targets: vec![
+                target("canary-1", Phase::Serving),
+                target("stable-1", Phase::Serving),
+                target("stable-2", Phase::Installing),
+                TopologyTarget {
+                    health: Some(Err(format!("refused {HOSTILE}"))),
+                    lb: Some(Err("no socket".into())),
+                    ..target(HOSTILE, Phase::Failed)
+                },
+            ],
+        };
+        let mut state = EnvState::default();
+        for (name, weight, phase) in [
+            ("canary-1", Some(2), Phase::Serving),
+            ("stable-1", Some(9), Phase::Serving),
+            ("stable-2", Some(9), Phase::Installing),
+        ] {
+            state.targets.insert(
+                name.into(),
+                TargetState {
+                    weight,
+                    phase,
+                    lb: Some(LbIntent::Ready),
+                    version: Some("v2".into()),
+                    ..TargetState::default()
+                },
+            );
+        }
+        assert!(in_progress(&state));
+        let mut out = String::new();
+        topology_html(&mut out, &topology, &state);
+        progress_html(&mut out, &state);
+        assert!(!out.contains("<script>"), "{out}");
+        for expected in [
+            "<td>2</td><td>10.0%</td>",
+            "<td>9</td><td>45.0%</td>",
+            "ready (Running), 3 sessions; intended ready",
+            "unhealthy</span> <small>refused &lt;script&gt;",
+            "unreadable</span> <small>no socket",
+            "Deployment in progress",
+            "<span class=\"badge s-run\">installing</span> stable-2 (v2)",
+            "A canary is running",
+        ] {
+            assert!(out.contains(expected), "{expected}\n{out}");
+        }
+        // Settled: no weights, every target serving: nothing in progress.
+        for target in state.targets.values_mut() {
+            target.weight = None;
+            target.phase = Phase::Serving;
+        }
+        assert!(!in_progress(&state));
+        let mut out = String::new();
+        progress_html(&mut out, &state);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn releases_per_day_count_by_outcome_within_the_period() {
+        let record = record(Vec::new());
+        let day = |d: i64, outcome| Release {
+            finished_ms: d * 86_400_000 + 5,
+            outcome,
+            ..release(&record)
+        };
+        let rows = [
+            day(10, ReleaseOutcome::Succeeded),
+            day(10, ReleaseOutcome::Failed),
+            day(12, ReleaseOutcome::Cancelled),
+            day(3, ReleaseOutcome::Succeeded),
+            day(-1, ReleaseOutcome::Succeeded),
+        ];
+        let refs: Vec<&Release> = rows.iter().collect();
+        let bars = per_day(10 * 86_400_000, 12 * 86_400_000 + 10, &refs);
+        assert_eq!(bars.len(), 3);
+        assert_eq!(bars[0].counts, [1, 1, 0, 0]);
+        assert_eq!(bars[1].counts, [0, 0, 0, 0]);
+        assert_eq!(bars[2].counts, [0, 0, 0, 1]);
+        assert_eq!(bars[0].label, "01-11");
+        // A period of centuries draws its last MAX_DAYS days.
+        assert_eq!(per_day(0, u64::MAX / 2, &refs).len(), MAX_DAYS as usize);
+        assert_eq!(per_day(5, 0, &refs).len(), 1);
+    }
+
+    #[test]
+    fn dora_names_each_metric_and_its_class() {
+        let records = [record(Vec::new())];
+        let dora = slipway_deploy::dora::dora(
+            "production",
+            &records,
+            10 * 86_400_000,
+            Duration::from_secs(30 * 86_400),
+        );
+        let rows = [release(&records[0])];
+        let refs: Vec<&Release> = rows.iter().collect();
+        let mut out = String::new();
+        dora_html(&mut out, &dora, &refs);
+        for expected in [
+            "Deployment frequency",
+            "Lead time for changes",
+            "Change failure rate",
+            "Time to restore",
+            "production: releases per day by outcome",
+            "1 rolled_back",
+        ] {
+            assert!(out.contains(expected), "{expected}\n{out}");
+        }
+    }
 }
