@@ -1,0 +1,304 @@
+//! The environment and release pages over HTTP, after a real release: a
+//! pipeline builds the demo service, deploys it to staging, waits for a
+//! person's approval (with a hostile comment) and deploys to production
+//! through the server's built-in agent. The pages then show the topology,
+//! the timeline with the digest and the approval (escaped), the release's
+//! evidence and DORA; refusals keep the API's statuses.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// An approval comment no page may interpret as markup.
+const HOSTILE: &str = "<script>alert(\"pwned\")</script> ship it & go";
+
+fn demo_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let path = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("slipway-demo"))
+        .unwrap_or_default();
+    assert!(
+        path.is_file(),
+        "the slipway-demo binary is missing at {}: run scripts/test (it builds the whole workspace first), or `cargo build -p slipway-demo`",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// Kills what the deployments left running (local targets are detached).
+struct StopOnDrop(Vec<PathBuf>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        for state in &self.0 {
+            let Ok(text) = std::fs::read_to_string(state) else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            for target in value["targets"].as_object().into_iter().flatten() {
+                if let Some(pid) = target.1["process"]["pid"].as_i64() {
+                    // SAFETY: kill(2) of the process group the deployment started.
+                    unsafe {
+                        libc::kill(-(pid as i32), libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn environment(port: u16) -> String {
+    format!(
+        r#"targets:
+  - name: web-1
+    kind: local
+    port: {port}
+service:
+  activate: {{ start: "$ARTIFACT --listen 127.0.0.1:$PORT --version v1" }}
+  health:
+    http: /healthz
+    interval: 50ms
+    timeout: 1s
+    max_wait: 20s
+"#
+    )
+}
+
+fn pipeline(demo: &Path) -> String {
+    format!(
+        r#"on: {{ manual: {{}} }}
+jobs:
+  build:
+    steps:
+      - run: mkdir -p dist && cp {demo} dist/app
+    artifacts:
+      app: dist/app
+  staging:
+    needs: [build]
+    deploy:
+      environment: staging
+      artifact: build.app
+  sign-off:
+    needs: [staging]
+    approval:
+      timeout: 1h
+  production:
+    needs: [build, sign-off]
+    deploy:
+      environment: production
+      artifact: build.app
+"#,
+        demo = demo.display()
+    )
+}
+
+/// A UI page: its status and HTML.
+async fn page(server: &common::TestServer, path: &str) -> (u16, String) {
+    let response = server
+        .client
+        .get(format!("{}{path}", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+async fn approve(server: &common::TestServer, run: i64) {
+    let votes = format!("/runs/{run}/jobs/sign-off/approvals");
+    for _ in 0..600 {
+        let (status, answer) = server
+            .post(&votes, json!({ "approve": true, "comment": HOSTILE }))
+            .await;
+        if status == 200 {
+            return;
+        }
+        assert!(
+            status == 409 || status == 404,
+            "voting answered {status}: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sign-off gate of run {run} did not open in 60 s");
+}
+
+fn assert_escaped(html: &str) {
+    assert!(
+        !html.contains("<script>alert"),
+        "a hostile comment reached the page as markup"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_and_release_pages_after_a_real_release() {
+    let server = common::start(true).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = common::repo(
+        work.path(),
+        &[
+            ("slipway.yml", &pipeline(&demo_binary())),
+            (
+                ".slipway/environments/staging.yml",
+                &environment(free_port()),
+            ),
+            (
+                ".slipway/environments/production.yml",
+                &environment(free_port()),
+            ),
+        ],
+    );
+    common::project(&server, "shop", &repo).await;
+    let _stop = StopOnDrop(
+        ["staging", "production"]
+            .map(|env| {
+                server
+                    .data
+                    .path()
+                    .join(format!("agent/environments/shop/{env}/state.json"))
+            })
+            .to_vec(),
+    );
+
+    // Before any release: the pages say so.
+    let (status, html) = page(&server, "/projects/shop/releases").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("No releases yet"), "{html}");
+    let (status, html) = page(&server, "/projects/shop/environments").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Nothing was deployed yet"), "{html}");
+
+    let (status, run) = server.post("/projects/shop/runs", json!({})).await;
+    assert_eq!(status, 201, "{run}");
+    let run_id = run["id"].as_i64().expect("id");
+    approve(&server, run_id).await;
+    let detail = server.wait_run(run_id).await;
+    assert_eq!(detail["run"]["status"], "succeeded", "{detail}");
+    let (_, listed) = server.get("/projects/shop/releases").await;
+    let production = listed[0].clone();
+    assert_eq!(production["environment"], "production", "{listed}");
+    let digest = production["digest"].as_str().expect("digest").to_string();
+    let release_id = production["id"].as_i64().expect("id");
+
+    // The timeline: both environments, the digest, the approval escaped, the run, DORA.
+    let (status, html) = page(&server, "/projects/shop/releases").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("text/html") || html.starts_with("<!doctype html>"));
+    assert_escaped(&html);
+    for expected in [
+        digest.as_str(),
+        "✔ approved <strong>sign-off</strong>",
+        "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt; ship it &amp; go",
+        &format!("<a href=\"/runs/{run_id}\">run {run_id}</a>"),
+        &format!("href=\"/projects/shop/releases/{release_id}\""),
+        "Deployment frequency",
+        "production: releases per day by outcome",
+        "staging: releases per day by outcome",
+    ] {
+        assert!(html.contains(expected), "{expected}\n{html}");
+    }
+    let production_at = html.find("id=\"env-0-h\"").expect("a first environment");
+    let staging_at = html.find("id=\"env-1-h\"").expect("a second environment");
+    assert!(production_at < staging_at);
+    assert!(
+        html[production_at..staging_at].contains("production"),
+        "the newest release's environment comes first"
+    );
+
+    // Filtered to one environment.
+    let (status, html) = page(&server, "/projects/shop/releases?env=staging").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Releases of shop to staging"), "{html}");
+    assert!(!html.contains("production: releases per day"), "{html}");
+
+    // The release with its evidence.
+    let (status, html) = page(&server, &format!("/projects/shop/releases/{release_id}")).await;
+    assert_eq!(status, 200, "{html}");
+    assert_escaped(&html);
+    for expected in [
+        format!("Release {release_id} to production"),
+        format!("<code class=\"digest\">{digest}</code>"),
+        "succeeded".to_string(),
+        "No verification steps.".to_string(),
+        "web-1".to_string(),
+    ] {
+        assert!(html.contains(&expected), "{expected}\n{html}");
+    }
+
+    // The environment: topology with the deployed digest, serving and healthy.
+    let (status, html) = page(&server, "/projects/shop/environments/production").await;
+    assert_eq!(status, 200, "{html}");
+    assert_escaped(&html);
+    for expected in [
+        "<th scope=\"row\">web-1</th>",
+        digest.as_str(),
+        "<span class=\"badge s-ok\">serving</span>",
+        "<span class=\"badge s-ok\">healthy</span>",
+        "no load balancer",
+        "Latest releases",
+    ] {
+        assert!(html.contains(expected), "{expected}\n{html}");
+    }
+    assert!(
+        !html.contains("http-equiv=\"refresh\""),
+        "nothing in progress: no refresh"
+    );
+    let (status, html) = page(&server, "/projects/shop/environments").await;
+    assert_eq!(status, 200, "{html}");
+    for expected in [
+        "href=\"/projects/shop/environments/production\"",
+        "href=\"/projects/shop/environments/staging\"",
+    ] {
+        assert!(html.contains(expected), "{expected}\n{html}");
+    }
+
+    // Refusals keep the API's statuses, as pages.
+    for (path, expected) in [
+        ("/projects/nope/releases", 404),
+        ("/projects/shop/releases/999999", 404),
+        ("/projects/shop/releases?env=%3Cx%3E", 400),
+        ("/projects/shop/environments/nowhere", 404),
+        ("/projects/shop/environments/%3Cscript%3E", 400),
+    ] {
+        let (status, html) = page(&server, path).await;
+        assert_eq!(status, expected, "{path}: {html}");
+        assert!(html.contains("role=\"alert\""), "{path}: {html}");
+        assert!(!html.contains("<script>"), "{path}: {html}");
+    }
+    // A user without a role on the project sees none of it.
+    let (status, user) = server.post("/users", json!({ "name": "outsider" })).await;
+    assert_eq!(status, 201, "{user}");
+    let token = user["token"].as_str().expect("token");
+    let response = server
+        .client
+        .get(format!("{}/projects/shop/releases", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let html = response.text().await.unwrap_or_default();
+    assert!(
+        status == 403 || status == 404,
+        "an outsider got {status}: {html}"
+    );
+    assert!(!html.contains(&digest), "{html}");
+
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("server stops");
+}
