@@ -1,4 +1,5 @@
-//! Who is calling: the bearer token, checked against the store.
+//! Who is calling: the bearer token (or a web UI session cookie), checked
+//! against the store.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -15,25 +16,58 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
+        if let Some(header) = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(ApiError::unauthorized)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
-        match state
-            .store
-            .authenticate(&ClearToken::from_client(token))
-            .await?
         {
-            Some(info) if info.revoked_ms.is_none() => Ok(Caller(info)),
-            _ => Err(ApiError::unauthorized()),
+            let token = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(ApiError::unauthorized)?;
+            return match state
+                .store
+                .authenticate(&ClearToken::from_client(token))
+                .await?
+            {
+                Some(info) if info.revoked_ms.is_none() => Ok(Caller(info)),
+                _ => Err(ApiError::unauthorized()),
+            };
         }
+        session_caller(parts, state).await
+    }
+}
+
+/// The caller of a browser's request: the web UI's session cookie. A
+/// request that may change something (any method but GET, HEAD, OPTIONS)
+/// must also carry the session's CSRF token in `X-CSRF-Token`, which another
+/// site's page cannot know, so the cookie alone never authorizes a change.
+async fn session_caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    use crate::ui::session;
+    let token = session::cookie_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+    if !parts.method.is_safe() {
+        let sent = parts
+            .headers
+            .get(session::CSRF_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !session::constant_time_eq(sent, session::csrf_token(token).as_bytes()) {
+            return Err(ApiError::forbidden(
+                "a request with the session cookie must send the page's X-CSRF-Token header",
+            ));
+        }
+    }
+    match state
+        .store
+        .authenticate(&ClearToken::from_client(token))
+        .await?
+    {
+        Some(info) if info.revoked_ms.is_none() && info.kind == TokenKind::Session => {
+            Ok(Caller(info))
+        }
+        _ => Err(ApiError::unauthorized()),
     }
 }
 
@@ -59,7 +93,7 @@ impl Caller {
 
     /// 403 unless the caller is a server administrator.
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.0.user_is_admin && self.0.kind == TokenKind::Personal {
+        if self.0.user_is_admin && matches!(self.0.kind, TokenKind::Personal | TokenKind::Session) {
             Ok(())
         } else {
             Err(ApiError::forbidden(

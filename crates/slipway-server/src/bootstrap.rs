@@ -1,5 +1,5 @@
-//! First start and every start: the data directory, the admin token, the
-//! built-in agent.
+//! First start and every start: the data directory, the admin token and
+//! web UI password, the built-in agent.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -70,6 +70,82 @@ pub async fn admin_token(store: &SqlStore, data_dir: &Path) -> Result<String, St
         .and_then(|_| std::fs::rename(&tmp, &file))
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     Ok(token)
+}
+
+/// The file holding the admin's first web UI password, readable by its
+/// owner only.
+pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
+
+/// The admin's web UI password, when it is still the one created at first
+/// start: created (random, argon2id-hashed in the store, written to
+/// `DATA_DIR/admin-password` with mode 0600) when the admin has none; read
+/// from that file when it still matches; `None` once it was changed.
+pub async fn admin_password(store: &SqlStore, data_dir: &Path) -> Result<Option<String>, String> {
+    let (user, hash) = store
+        .user_with_password_hash("admin")
+        .await
+        .map_err(|e| e.to_string())?;
+    let file = data_dir.join(ADMIN_PASSWORD_FILE);
+    match hash {
+        Some(hash) => {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                return Ok(None);
+            };
+            let password = text.trim().to_string();
+            let still = tokio::task::spawn_blocking(move || {
+                crate::ui::session::verify_password(&password, Some(&hash)).then_some(password)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(still)
+        }
+        None => {
+            let password = random_password()?;
+            let hash = {
+                let password = password.clone();
+                tokio::task::spawn_blocking(move || crate::ui::session::hash_password(&password))
+                    .await
+                    .map_err(|e| e.to_string())??
+            };
+            write_private(data_dir, ADMIN_PASSWORD_FILE, &password)?;
+            store
+                .set_password_hash(user.id, Some(&hash))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Some(password))
+        }
+    }
+}
+
+/// 20 characters from an alphabet without look-alikes (about 100 bits).
+fn random_password() -> Result<String, String> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY3479";
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness from the system: {e}"))?;
+    // 256 % 49 leaves a slight bias; at 20 characters it does not matter.
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
+
+/// Writes `DATA_DIR/NAME` with mode 0600 through a temporary file.
+fn write_private(data_dir: &Path, name: &str, text: &str) -> Result<(), String> {
+    let file = data_dir.join(name);
+    let tmp = data_dir.join(format!("{name}.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    out.write_all(format!("{text}\n").as_bytes())
+        .and_then(|_| out.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .and_then(|_| std::fs::rename(&tmp, &file))
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))
 }
 
 /// Starts the built-in agent: the same agent code as `slipway agent`,

@@ -62,6 +62,7 @@ fn startup(what: &str) -> impl FnOnce(String) -> ServerError + '_ {
 pub struct Server {
     addr: SocketAddr,
     admin_token: String,
+    admin_password: Option<String>,
     state: AppState,
     closing: watch::Sender<bool>,
     stop_serving: watch::Sender<bool>,
@@ -91,6 +92,9 @@ impl Server {
         let admin_token = bootstrap::admin_token(&store, &data_dir)
             .await
             .map_err(startup("admin token"))?;
+        let admin_password = bootstrap::admin_password(&store, &data_dir)
+            .await
+            .map_err(startup("admin password"))?;
         let objects = Arc::new(
             slipway_store::FileStore::open(&data_dir.join("objects"))
                 .map_err(|e| startup("object store")(e.to_string()))?,
@@ -165,6 +169,7 @@ impl Server {
         Ok(Server {
             addr,
             admin_token,
+            admin_password,
             state,
             closing,
             stop_serving,
@@ -182,6 +187,13 @@ impl Server {
     /// `DATA_DIR/admin-token` (mode 0600), read from there afterwards.
     pub fn admin_token(&self) -> &str {
         &self.admin_token
+    }
+
+    /// The admin's web UI password while it is still the one created at
+    /// first start (in `DATA_DIR/admin-password`, mode 0600); `None` once
+    /// it was changed.
+    pub fn admin_password(&self) -> Option<&str> {
+        self.admin_password.as_deref()
     }
 
     /// Serves until `shutdown` completes, then stops gracefully: no job is
@@ -272,6 +284,7 @@ fn router(state: AppState) -> Router {
         .route("/projects/{project}/runs", post(projects::trigger))
         .route("/tokens", post(projects::create_token))
         .route("/users", post(projects::create_user))
+        .route("/users/{name}/password", put(routes::users::set_password))
         .route("/audit", get(routes::audit::list))
         .route("/audit/verify", get(routes::audit::verify))
         .route("/projects/{project}/roles/{user}", put(projects::set_role))

@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agent, approvals, audit, environments, hooks, projects, releases, runs};
+use crate::routes::{
+    agent, approvals, audit, environments, hooks, projects, releases, runs, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,7 +14,7 @@ use crate::routes::{agent, approvals, audit, environments, hooks, projects, rele
     paths(
         projects::list, projects::get, projects::create, projects::set_secret,
         projects::secret_names, projects::trigger, projects::create_token,
-        projects::create_user, projects::set_role,
+        projects::create_user, projects::set_role, users::set_password,
         runs::list, runs::get, runs::cancel, runs::retry, runs::logs,
         runs::tests, runs::flaky,
         agent::claim, agent::events, agent::finish,

@@ -79,6 +79,7 @@ async fn serve_async(config: ServerConfig, example: bool) -> Exit {
     };
     let url = server.url();
     let token = server.admin_token().to_string();
+    let password = server.admin_password().map(str::to_string);
     let (stop, mut stopped) = watch::channel(false);
     let stop = std::sync::Arc::new(stop);
     let signals = {
@@ -102,6 +103,12 @@ async fn serve_async(config: ServerConfig, example: bool) -> Exit {
         "admin token: {token}\n  (stored in {}, readable by you only; slipway's commands read it from there)",
         data_dir.join("admin-token").display()
     ));
+    if let Some(password) = &password {
+        output::line(format_args!(
+            "web UI: {url}/ — sign in as admin with password {password}\n  (stored in {}; change it with `PUT /api/v1/users/admin/password`)",
+            data_dir.join("admin-password").display()
+        ));
+    }
 
     // The server's end, when it came while `up` was still greeting.
     let mut ended = None;

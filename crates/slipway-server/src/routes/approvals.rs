@@ -399,7 +399,7 @@ pub async fn voting_rules(
 ) -> ApiResult<VotingRules> {
     let (_, approval) = RunPipeline::load(state, run).await?.gate(job, gate)?;
     let user = &caller.0;
-    let role = if user.kind == TokenKind::Personal {
+    let role = if user.kind != TokenKind::Agent {
         state.store.role(run.project_id, user.user_id).await?
     } else {
         None
@@ -449,7 +449,7 @@ pub async fn vote(
         return Err(decided_error(&gate));
     }
     let user = &caller.0;
-    let role = if user.kind == TokenKind::Personal {
+    let role = if user.kind != TokenKind::Agent {
         state.store.role(run.project_id, user.user_id).await?
     } else {
         None

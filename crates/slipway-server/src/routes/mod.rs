@@ -10,3 +10,4 @@ pub mod objects;
 pub mod projects;
 pub mod releases;
 pub mod runs;
+pub mod users;

@@ -7,7 +7,8 @@
 //! token, and every form and script request that changes something carries
 //! the session's CSRF token.
 //!
-//! - [`auth`]: login (username and password, argon2), sessions, CSRF, logout.
+//! - [`auth`]: login (username and password, argon2), the page viewer, CSRF, logout.
+//! - [`session`]: the session cookie, CSRF tokens, password hashing.
 //! - [`layout`]: the page frame, HTML escaping.
 //! - [`pages`]: projects and their runs (filters, live updates), triggering.
 //! - [`run`]: one run: its DAG, jobs, steps, live logs, tests, artifacts, actions.
@@ -20,6 +21,7 @@ pub mod envs;
 pub mod layout;
 pub mod pages;
 pub mod run;
+pub mod session;
 
 use axum::Router;
 

@@ -252,6 +252,25 @@ pub trait ServerStore: Send + Sync {
         &self,
         token: &ClearToken,
     ) -> impl Future<Output = Result<Option<TokenInfo>, SqlError>> + Send;
+    /// Creates a web UI session for a user: a token of kind `Session` that
+    /// stops authenticating at `expires_ms` (or when revoked, at logout).
+    fn create_session(
+        &self,
+        user_id: Id,
+        expires_ms: i64,
+    ) -> impl Future<Output = Result<(TokenInfo, ClearToken), SqlError>> + Send;
+    /// Sets (or with `None` removes) a user's password hash: an opaque
+    /// string (the server stores an argon2 PHC string), never a password.
+    fn set_password_hash(
+        &self,
+        user_id: Id,
+        hash: Option<&str>,
+    ) -> impl Future<Output = Result<(), SqlError>> + Send;
+    /// The user of this name with their password hash, if they have one.
+    fn user_with_password_hash(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<(User, Option<String>), SqlError>> + Send;
     /// Revokes a token; it no longer authenticates.
     fn revoke_token(&self, token_id: Id) -> impl Future<Output = Result<(), SqlError>> + Send;
     /// A user's tokens (never their clear text).
@@ -568,6 +587,22 @@ impl ServerStore for SqlStore {
     }
     async fn authenticate(&self, token: &ClearToken) -> Result<Option<TokenInfo>, SqlError> {
         auth::authenticate(self, token).await
+    }
+    async fn create_session(
+        &self,
+        user_id: Id,
+        expires_ms: i64,
+    ) -> Result<(TokenInfo, ClearToken), SqlError> {
+        auth::create_session(self, user_id, expires_ms).await
+    }
+    async fn set_password_hash(&self, user_id: Id, hash: Option<&str>) -> Result<(), SqlError> {
+        auth::set_password_hash(self, user_id, hash).await
+    }
+    async fn user_with_password_hash(
+        &self,
+        name: &str,
+    ) -> Result<(User, Option<String>), SqlError> {
+        auth::user_with_password_hash(self, name).await
     }
     async fn revoke_token(&self, token_id: Id) -> Result<(), SqlError> {
         auth::revoke_token(self, token_id).await

@@ -100,23 +100,52 @@ pub(crate) async fn create_token(
     name: &str,
     kind: TokenKind,
 ) -> Result<(TokenInfo, ClearToken), SqlError> {
+    insert_token(store, user_id, name, kind, None).await
+}
+
+pub(crate) async fn create_session(
+    store: &SqlStore,
+    user_id: Id,
+    expires_ms: i64,
+) -> Result<(TokenInfo, ClearToken), SqlError> {
+    insert_token(
+        store,
+        user_id,
+        "web session",
+        TokenKind::Session,
+        Some(expires_ms),
+    )
+    .await
+}
+
+async fn insert_token(
+    store: &SqlStore,
+    user_id: Id,
+    name: &str,
+    kind: TokenKind,
+    expires_ms: Option<i64>,
+) -> Result<(TokenInfo, ClearToken), SqlError> {
     validate::text("token name", name, 200, true)?;
     let token = ClearToken::generate()?;
     let hash = token.hash();
     let now = store.now();
     let id: i64 = on_pool!(store, |pool| {
         sqlx::query_scalar(
-            "INSERT INTO tokens (user_id, name, kind, hash, created_ms) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO tokens (user_id, name, kind, hash, created_ms, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(user_id)
         .bind(name)
         .bind(kind.as_str())
         .bind(&hash[..])
         .bind(now)
+        .bind(expires_ms)
         .fetch_one(pool)
         .await
         .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => SqlError::not_found("user", user_id),
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                SqlError::not_found("user", user_id)
+            }
             _ => SqlError::Database(e),
         })?
     });
@@ -145,7 +174,8 @@ pub(crate) async fn authenticate(
     let now = store.now();
     let id: Option<i64> = on_pool!(store, |pool| {
         sqlx::query_scalar(
-            "UPDATE tokens SET last_used_ms = $1 WHERE hash = $2 AND revoked_ms IS NULL RETURNING id",
+            "UPDATE tokens SET last_used_ms = $1 WHERE hash = $2 AND revoked_ms IS NULL \
+             AND (expires_ms IS NULL OR expires_ms > $1) RETURNING id",
         )
         .bind(now)
         .bind(&hash[..])
@@ -156,6 +186,44 @@ pub(crate) async fn authenticate(
         Some(id) => token_by_id(store, id).await.map(Some),
         None => Ok(None),
     }
+}
+
+pub(crate) async fn set_password_hash(
+    store: &SqlStore,
+    user_id: Id,
+    hash: Option<&str>,
+) -> Result<(), SqlError> {
+    let changed = on_pool!(store, |pool| {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    if changed == 0 {
+        return Err(SqlError::not_found("user", user_id));
+    }
+    Ok(())
+}
+
+pub(crate) async fn user_with_password_hash(
+    store: &SqlStore,
+    name: &str,
+) -> Result<(User, Option<String>), SqlError> {
+    validate::slug("user name", name)?;
+    let row: Option<(i64, String, bool, i64, Option<String>)> = on_pool!(store, |pool| {
+        sqlx::query_as(
+            "SELECT id, name, is_admin, created_ms, password_hash FROM users WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+    });
+    row.map(|(id, name, is_admin, created_ms, hash)| {
+        (user_from_row((id, name, is_admin, created_ms)), hash)
+    })
+    .ok_or_else(|| SqlError::not_found("user", format!("`{name}`")))
 }
 
 pub(crate) async fn revoke_token(store: &SqlStore, token_id: Id) -> Result<(), SqlError> {

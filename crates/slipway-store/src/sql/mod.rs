@@ -250,6 +250,7 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "releases",
         include_str!("../../migrations/sqlite/0004_releases.sql"),
     ),
+    (5, "ui", include_str!("../../migrations/sqlite/0005_ui.sql")),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -272,6 +273,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         4,
         "releases",
         include_str!("../../migrations/postgres/0004_releases.sql"),
+    ),
+    (
+        5,
+        "ui",
+        include_str!("../../migrations/postgres/0005_ui.sql"),
     ),
 ];
 

@@ -303,6 +303,9 @@ text_enum! {
         Personal = "personal",
         /// An agent's token: claims jobs, never acts on projects.
         Agent = "agent",
+        /// A web UI login: acts like the user's personal token until it
+        /// expires or is revoked (logout).
+        Session = "session",
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod approvals;
 pub mod releases;
+pub mod sessions;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -96,6 +97,7 @@ macro_rules! sql_conformance_suite {
         );
         $crate::sql_releases_suite!($make);
         $crate::sql_approvals_suite!($make);
+        $crate::sql_sessions_suite!($make);
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {
         $(
