@@ -101,7 +101,10 @@ async fn run_page_shows_the_dag_steps_artifacts_and_tests() {
     assert!(failing.is_some() && passing.is_some(), "{html}");
     assert!(failing < passing, "failures come first: {html}");
     assert!(html.contains("1 failed, 0 flaky, 1 passed"), "{html}");
-    assert!(html.contains("<pre class=\"failure\">expected 1, got 2</pre>"), "{html}");
+    assert!(
+        html.contains("<pre class=\"failure\">expected 1, got 2</pre>"),
+        "{html}"
+    );
 
     // The artifact, by its digest, for a reader of the run; an unknown one
     // is not served.
@@ -117,7 +120,10 @@ async fn run_page_shows_the_dag_steps_artifacts_and_tests() {
     assert_eq!(status, 404);
 
     // A retry form for the failed job only (the run is finished).
-    assert!(html.contains("Retry test") && html.contains("Retry publish"), "{html}");
+    assert!(
+        html.contains("Retry test") && html.contains("Retry publish"),
+        "{html}"
+    );
     assert!(!html.contains("Retry build"), "{html}");
     assert!(!html.contains("Cancel run"), "{html}");
     server.stop().await;
@@ -222,7 +228,8 @@ async fn the_live_tail_sends_lines_while_the_step_runs() {
     let mut job = None;
     for _ in 0..100 {
         let (_, detail) = server.get(&format!("/runs/{run}")).await;
-        if detail["jobs"][0]["status"] == "running" {
+        // Running, with its step started (step rows come with StepStarted).
+        if detail["jobs"][0]["status"] == "running" && detail["jobs"][0]["steps"][0].is_object() {
             job = detail["jobs"][0]["id"].as_i64();
             break;
         }

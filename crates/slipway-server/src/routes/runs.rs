@@ -352,19 +352,27 @@ pub async fn tests(
     let mut views = Vec::new();
     for job in state.store.list_jobs(run.id).await? {
         for result in state.store.test_results(job.id).await? {
-            views.push(slipway_api::TestResultView {
-                job: job.key.clone(),
-                suite: result.test.suite,
-                classname: result.test.classname,
-                name: result.test.name,
-                outcome: outcome_name(result.outcome).to_string(),
-                time_seconds: result.time_seconds,
-                message: result.message,
-                flaky_attempts: result.flaky_attempts,
-            });
+            views.push(test_view(&job.key, result));
         }
     }
     Ok(Json(views))
+}
+
+/// A stored test result as the API shows it (also the web UI's run page).
+pub(crate) fn test_view(
+    job_key: &str,
+    result: slipway_store::sql::TestResult,
+) -> slipway_api::TestResultView {
+    slipway_api::TestResultView {
+        job: job_key.to_string(),
+        suite: result.test.suite,
+        classname: result.test.classname,
+        name: result.test.name,
+        outcome: outcome_name(result.outcome).to_string(),
+        time_seconds: result.time_seconds,
+        message: result.message,
+        flaky_attempts: result.flaky_attempts,
+    }
 }
 
 fn outcome_name(outcome: slipway_reports::Outcome) -> &'static str {

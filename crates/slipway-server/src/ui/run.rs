@@ -20,6 +20,8 @@ mod shim;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -29,7 +31,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use slipway_api::{ApprovalView, TestResultView};
 use slipway_engine::records::{ArtifactKind, ArtifactRecord, CacheStatus, Record};
-use slipway_store::sql::{Action, Id, Job, Run, ServerStore, Step};
+use slipway_store::sql::{Action, Id, Job, Run, ServerStore, SqlError, SqlStore, Step};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -116,11 +118,13 @@ async fn run_page(State(state): State<AppState>, viewer: Viewer, Path(id): Path<
 }
 
 /// What the page knows of one job besides its row.
-#[derive(Default)]
 struct JobExtras {
     cache: Option<CacheStatus>,
     /// What the job stored, from its `JobFinished` record.
     artifacts: Vec<ArtifactRecord>,
+    /// Whether the job may have test results: it declares `reports:`, or
+    /// its pipeline could not be read.
+    reports: bool,
     needs: Vec<usize>,
 }
 
@@ -131,15 +135,20 @@ async fn render_run(state: &AppState, viewer: &Viewer, id: Id) -> Result<Html<St
         .authorize(&viewer.caller.0, run.project_id, Action::Operate)
         .await?;
     let jobs = state.store.list_jobs(run.id).await?;
-    let mut steps: Vec<Vec<Step>> = Vec::with_capacity(jobs.len());
-    for job in &jobs {
-        steps.push(state.store.list_steps(job.id).await?);
-    }
-    let extras = job_extras(state, &run, &jobs).await?;
-    let axum::Json(tests) =
-        crate::routes::runs::tests(State(state.clone()), caller(viewer), Path(run.id)).await?;
-    let axum::Json(gates) =
-        crate::routes::approvals::list(State(state.clone()), caller(viewer), Path(run.id)).await?;
+    let (steps, extras, gates) = tokio::join!(
+        all_steps(state, &jobs),
+        job_extras(state, &run, &jobs),
+        crate::routes::approvals::list(State(state.clone()), caller(viewer), Path(run.id)),
+    );
+    let (steps, extras, axum::Json(gates)) = (steps?, extras?, gates?);
+    // Only jobs with `reports:` (or of a pipeline not readable) have tests.
+    let reporting: Vec<(Id, &str)> = jobs
+        .iter()
+        .zip(&extras)
+        .filter(|(_, extra)| extra.reports)
+        .map(|(job, _)| (job.id, job.key.as_str()))
+        .collect();
+    let tests = all_tests(state, &reporting).await?;
 
     let mut body = String::with_capacity(4096 + jobs.len() * 1024);
     body.push_str("<link rel=\"stylesheet\" href=\"/ui/run.css\">");
@@ -184,10 +193,81 @@ async fn render_run(state: &AppState, viewer: &Viewer, id: Id) -> Result<Html<St
     ))
 }
 
+/// Tasks reading steps and test results: a run page of a thousand jobs
+/// makes two thousand small queries, spread over the store's connections.
+const READERS: usize = 4;
+
+/// Each job's steps, in the order of `jobs`.
+async fn all_steps(state: &AppState, jobs: &[Job]) -> Result<Vec<Vec<Step>>, ApiError> {
+    let ids: Vec<Id> = jobs.iter().map(|j| j.id).collect();
+    spread(state, &ids, |store, id| async move {
+        store.list_steps(id).await
+    })
+    .await
+}
+
+/// The test results of the jobs in `jobs` (id and key), as
+/// `GET /api/v1/runs/{id}/tests` shows them (after the same check).
+async fn all_tests(state: &AppState, jobs: &[(Id, &str)]) -> Result<Vec<TestResultView>, ApiError> {
+    let ids: Vec<Id> = jobs.iter().map(|j| j.0).collect();
+    let results = spread(state, &ids, |store, id| async move {
+        store.test_results(id).await
+    })
+    .await?;
+    let mut views = Vec::new();
+    for ((_, key), results) in jobs.iter().zip(results) {
+        views.extend(
+            results
+                .into_iter()
+                .map(|r| crate::routes::runs::test_view(key, r)),
+        );
+    }
+    Ok(views)
+}
+
+/// `read(store, id)` for every id, spread over [`READERS`] tasks (a run
+/// page of a thousand jobs makes a thousand small queries: they go over
+/// the store's several connections at once); the answers in the order of
+/// `ids`.
+async fn spread<T, F, Fut>(state: &AppState, ids: &[Id], read: F) -> Result<Vec<T>, ApiError>
+where
+    T: Send + 'static,
+    F: Fn(Arc<SqlStore>, Id) -> Fut + Send + Copy + 'static,
+    Fut: Future<Output = Result<T, SqlError>> + Send,
+{
+    let per_reader = ids.len().div_ceil(READERS).max(1);
+    let mut readers = tokio::task::JoinSet::new();
+    for (n, chunk) in ids.chunks(per_reader).enumerate() {
+        let chunk = chunk.to_vec();
+        let store = state.store.clone();
+        readers.spawn(async move {
+            let mut answers = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                answers.push(read(store.clone(), id).await?);
+            }
+            Ok::<_, SqlError>((n, answers))
+        });
+    }
+    let mut parts = Vec::with_capacity(READERS);
+    while let Some(done) = readers.join_next().await {
+        parts.push(done.map_err(|_| ApiError::internal("a reading task failed"))??);
+    }
+    parts.sort_by_key(|part| part.0);
+    Ok(parts.into_iter().flat_map(|part| part.1).collect())
+}
+
 /// Needs (from the run's plan) and cache verdicts (from its records), by
 /// the order of `jobs`.
 async fn job_extras(state: &AppState, run: &Run, jobs: &[Job]) -> Result<Vec<JobExtras>, ApiError> {
-    let mut extras: Vec<JobExtras> = jobs.iter().map(|_| JobExtras::default()).collect();
+    let mut extras: Vec<JobExtras> = jobs
+        .iter()
+        .map(|_| JobExtras {
+            cache: None,
+            artifacts: Vec::new(),
+            needs: Vec::new(),
+            reports: true,
+        })
+        .collect();
     let by_key: HashMap<&str, usize> = jobs
         .iter()
         .enumerate()
@@ -208,6 +288,10 @@ async fn job_extras(state: &AppState, run: &Run, jobs: &[Job]) -> Result<Vec<Job
         .collect();
     for (planned, row) in plan.jobs.iter().zip(&rows) {
         if let Some(row) = row {
+            extras[*row].reports = pipeline
+                .jobs
+                .get(planned.spec)
+                .is_none_or(|spec| !spec.reports.junit.is_empty());
             extras[*row].needs = planned
                 .needs
                 .iter()

@@ -19,6 +19,23 @@ pub struct Viewer {
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Stand-in for the session cookie: `slipway_token=<API token>`.
+        if let Some(token) = parts
+            .headers
+            .get(axum::http::header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| {
+                c.split("; ")
+                    .find_map(|kv| kv.strip_prefix("slipway_token="))
+            })
+        {
+            let bearer = format!("Bearer {token}");
+            if let Ok(value) = axum::http::HeaderValue::from_str(&bearer) {
+                parts
+                    .headers
+                    .insert(axum::http::header::AUTHORIZATION, value);
+            }
+        }
         let caller = Caller::from_request_parts(parts, state).await?;
         Ok(Viewer {
             user: caller.0.user_name.clone(),

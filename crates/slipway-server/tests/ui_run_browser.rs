@@ -1,0 +1,478 @@
+//! The run page in real headless Chromium (chromedriver, W3C WebDriver on
+//! 127.0.0.1): log lines arriving live, a failing test opened, a gated job
+//! approved and the run going on, and a user without the role seeing no
+//! approve button (and 403 when posting anyway). Screenshots of each page
+//! go to `target/tmp/ui-screenshots/`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A chromedriver process and one browser session.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    client: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for tool in ["/usr/bin/chromedriver", "/usr/bin/chromium"] {
+            assert!(
+                Path::new(tool).exists(),
+                "{tool} is missing: run scripts/test, which installs chromium and chromium-driver"
+            );
+        }
+        let port = free_port();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = client.get(format!("{base}/status")).send().await;
+            if let Ok(response) = ready
+                && let Ok(status) = response.json::<Value>().await
+                && status["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,1000"]
+            }
+        }}});
+        let created: Value = client
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session json");
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_string();
+        Browser {
+            driver,
+            base,
+            session,
+            client,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.client.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("webdriver json");
+        answer["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    /// The first element matching `css`, if any.
+    async fn find(&self, css: &str) -> Option<String> {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        found["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    async fn click(&self, element: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, element: &str, text: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    async fn page_text(&self) -> String {
+        self.script("return document.body ? document.body.innerText : '';")
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Waits until `check` holds for the page's text.
+    async fn wait_text(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.page_text().await;
+            if check(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited in vain for {what}; page:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let data = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = decode_base64(data.as_str().unwrap_or(""));
+        assert!(
+            png.starts_with(b"\x89PNG"),
+            "the screenshot of {name} is not a PNG"
+        );
+        let dir = screenshots();
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    async fn add_cookie(&self, name: &str, value: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/cookie",
+            Some(json!({ "cookie": { "name": name, "value": value, "path": "/" } })),
+        )
+        .await;
+    }
+
+    async fn quit(mut self) {
+        let _ = self
+            .client
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots")
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.bytes().filter_map(value) {
+        buffer = (buffer << 6) | u32::from(c);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// Signs `browser` in as the holder of `token`.
+async fn sign_in(browser: &Browser, server: &common::TestServer, token: &str) {
+    browser.goto(&format!("{}/healthz", server.url)).await;
+    browser.add_cookie("slipway_token", token).await;
+}
+
+/// A new user with `role` on project `p`; their API token.
+async fn user(server: &common::TestServer, name: &str, role: &str) -> String {
+    let (status, created) = server.post("/users", json!({ "name": name })).await;
+    assert_eq!(status, 201, "{created}");
+    let response = server
+        .client
+        .put(server.api(&format!("/projects/p/roles/{name}")))
+        .bearer_auth(&server.token)
+        .json(&json!({ "role": role }))
+        .send()
+        .await
+        .expect("set role");
+    assert_eq!(response.status().as_u16(), 204);
+    created["token"].as_str().expect("token").to_string()
+}
+
+async fn start_run(server: &common::TestServer, pipeline: &str) -> (i64, tempfile::TempDir) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = common::repo(work.path(), &[("slipway.yml", pipeline)]);
+    common::project(server, "p", &repo).await;
+    let (status, run) = server.post("/projects/p/runs", json!({})).await;
+    assert_eq!(status, 201, "{run}");
+    (run["id"].as_i64().expect("id"), work)
+}
+
+async fn run_status(server: &common::TestServer, run: i64) -> String {
+    let (_, detail) = server.get(&format!("/runs/{run}")).await;
+    detail["run"]["status"].as_str().unwrap_or("").to_string()
+}
+
+const SLOW: &str = r#"
+on: { manual: {} }
+jobs:
+  slow:
+    steps:
+      - run: |
+          for i in 1 2 3 4 5 6 7 8; do printf '\033[32mtick %s\033[0m\n' $i; sleep 0.5; done
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_arrive_live_in_the_browser() {
+    let server = common::start(true).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, &server.token).await;
+    let (run, _work) = start_run(&server, SLOW).await;
+    let mut job = None;
+    for _ in 0..100 {
+        let (_, detail) = server.get(&format!("/runs/{run}")).await;
+        // Running, with its step started (step rows come with StepStarted).
+        if detail["jobs"][0]["status"] == "running" && detail["jobs"][0]["steps"][0].is_object() {
+            job = detail["jobs"][0]["id"].as_i64();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = job.expect("the job runs");
+    browser.goto(&format!("{}/runs/{run}", server.url)).await;
+    browser
+        .wait_text("the run page", |t| t.contains("slow"))
+        .await;
+    browser.screenshot("run-running").await;
+    // From the run page to the step's log, by its link.
+    // (The page refreshes itself while the run goes on: follow the link's
+    // address rather than clicking an element that may be replaced.)
+    let href = browser
+        .script("var a = document.querySelector('a.log-link'); return a ? a.href : null;")
+        .await;
+    let href = href.as_str().expect("a log link");
+    assert!(
+        href.ends_with(&format!("/runs/{run}/jobs/{job}/steps/0/log?at=last")),
+        "{href}"
+    );
+    browser.goto(href).await;
+    browser
+        .wait_text("a first line", |t| t.contains("tick 1"))
+        .await;
+    // The page was loaded once: later lines come over SSE while the step runs.
+    let loaded_at = browser.script("return performance.timeOrigin;").await;
+    let text = browser
+        .wait_text("a later line while running", |t| t.contains("tick 4"))
+        .await;
+    assert_eq!(
+        browser.script("return performance.timeOrigin;").await,
+        loaded_at
+    );
+    assert!(!text.contains("The step has finished."), "{text}");
+    assert_eq!(run_status(&server, run).await, "running", "{text}");
+    let colour = browser
+        .script("var s = document.querySelector('#L4 .a-f2'); return s ? s.textContent : null;")
+        .await;
+    assert_eq!(colour, "tick 4");
+    browser.screenshot("log-live").await;
+    let text = browser
+        .wait_text("the end of the step", |t| {
+            t.contains("tick 8") && t.contains("The step has finished.")
+        })
+        .await;
+    assert_eq!(text.matches("tick 8").count(), 1, "no line twice: {text}");
+    // A link to a line on another page: the script loads its page.
+    browser
+        .goto(&format!(
+            "{}/runs/{run}/jobs/{job}/steps/0/log?from=5#L2",
+            server.url
+        ))
+        .await;
+    browser
+        .wait_text("line 2's page", |t| t.contains("tick 1"))
+        .await;
+    browser.quit().await;
+    server.stop().await;
+}
+
+const FAILING_TEST: &str = r#"
+on: { manual: {} }
+jobs:
+  test:
+    steps:
+      - run: |
+          mkdir -p reports
+          echo '<testsuite name="s"><testcase classname="t" name="passes"/><testcase classname="t" name="breaks"><failure message="expected 1, got 2"/></testcase></testsuite>' > reports/junit.xml
+          exit 1
+    reports:
+      junit: ["reports/*.xml"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_test_opens_first() {
+    let server = common::start(true).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &server, &server.token).await;
+    let (run, _work) = start_run(&server, FAILING_TEST).await;
+    server.wait_run(run).await;
+    browser.goto(&format!("{}/runs/{run}", server.url)).await;
+    let text = browser
+        .wait_text("the tests", |t| t.contains("1 failed"))
+        .await;
+    assert!(
+        !text.contains("expected 1, got 2"),
+        "closed at first: {text}"
+    );
+    let first = browser
+        .find("#test-0 summary")
+        .await
+        .expect("the first test");
+    browser.click(&first).await;
+    let text = browser
+        .wait_text("the failure message", |t| t.contains("expected 1, got 2"))
+        .await;
+    let breaks = text.find("breaks").expect("breaks");
+    let passes = text.find("passes").expect("passes");
+    assert!(breaks < passes, "the failure is listed first: {text}");
+    browser.screenshot("run-failing-test").await;
+    browser.quit().await;
+    server.stop().await;
+}
+
+const GATED: &str = r#"
+on: { manual: {} }
+jobs:
+  build:
+    steps:
+      - run: echo built
+  sign-off:
+    needs: [build]
+    approval:
+      approvals: 1
+      inputs:
+        ticket: { type: string, required: true }
+  ship:
+    needs: [sign-off]
+    steps:
+      - run: echo shipping
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_a_gated_job_in_the_browser() {
+    let server = common::start(true).await;
+    let (run, _work) = start_run(&server, GATED).await;
+    let viewer = user(&server, "vic", "viewer").await;
+    let developer = user(&server, "dana", "developer").await;
+    let browser = Browser::start().await;
+
+    // A viewer: no approve button; posting the form anyway is refused.
+    sign_in(&browser, &server, &viewer).await;
+    browser.goto(&format!("{}/runs/{run}", server.url)).await;
+    browser
+        .wait_text("the gate", |t| t.contains("You cannot vote"))
+        .await;
+    assert!(browser.find("button[value=approve]").await.is_none());
+    browser.screenshot("approval-as-viewer").await;
+    let status = browser
+        .script(&format!(
+            "var x = new XMLHttpRequest(); x.open('POST', '/runs/{run}/jobs/sign-off/approvals', false);\
+             x.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded');\
+             var csrf = document.querySelector('input[name=csrf]');\
+             x.send('decision=approve&input.ticket=T-1&csrf=' + encodeURIComponent(csrf ? csrf.value : 't'));\
+             return x.status;"
+        ))
+        .await;
+    assert_eq!(status, 403);
+
+    // A developer approves with a ticket; the run goes on.
+    sign_in(&browser, &server, &developer).await;
+    browser.goto(&format!("{}/runs/{run}", server.url)).await;
+    browser
+        .wait_text("the gate", |t| t.contains("sign-off"))
+        .await;
+    let ticket = browser
+        .find("input[name='input.ticket']")
+        .await
+        .expect("ticket");
+    browser.type_into(&ticket, "T-42").await;
+    let comment = browser
+        .find("textarea[name=comment]")
+        .await
+        .expect("comment");
+    browser.type_into(&comment, "ship it").await;
+    browser.screenshot("approval-form").await;
+    let approve = browser
+        .find("button[value=approve]")
+        .await
+        .expect("approve");
+    browser.click(&approve).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while run_status(&server, run).await != "succeeded" {
+        assert!(
+            Instant::now() < deadline,
+            "the run did not go on after the approval"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The page (refreshed by its script, or reloaded) shows the outcome.
+    browser.goto(&format!("{}/runs/{run}", server.url)).await;
+    let text = browser
+        .wait_text("the approval", |t| t.contains("dana approved: ship it"))
+        .await;
+    assert!(text.contains("succeeded"), "{text}");
+    browser.screenshot("approval-approved").await;
+    browser.quit().await;
+    server.stop().await;
+}
