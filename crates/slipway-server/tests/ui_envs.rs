@@ -206,6 +206,7 @@ async fn environment_and_release_pages_after_a_real_release() {
         &format!("<a href=\"/runs/{run_id}\">run {run_id}</a>"),
         &format!("href=\"/projects/shop/releases/{release_id}\""),
         "Deployment frequency",
+        "Started by admin",
         "production: releases per day by outcome",
         "staging: releases per day by outcome",
     ] {

@@ -25,7 +25,6 @@
 pub mod charts;
 pub mod evidence;
 pub mod render;
-mod shim;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,9 +40,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::projects::project_for;
 use crate::state::AppState;
-use crate::ui::layout::escape;
+use crate::ui::auth::Viewer;
+use crate::ui::layout::{escape, page};
 use render::{Shown, path_segment, project_href};
-use shim::{Viewer, page};
 
 /// Releases shown in one page's timelines.
 const TIMELINE: u32 = 200;
@@ -63,7 +62,7 @@ caption { text-align: left; font-weight: 600; }\
 .s-cancel, .s-other { color: #3c3c3c; background: #eee; }\
 .facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } .facts dt { font-weight: 600; } .facts dd { margin: 0; }\
 ol.timeline { list-style: none; padding-left: 0; border-left: 3px solid #999; } ol.timeline > li { margin: 0 0 1rem 0; padding-left: 1rem; }\
-code.digest { word-break: break-all; } .override { color: #8a1010; font-weight: 600; }\
+code.digest { word-break: break-all; } .scroll { overflow-x: auto; } svg.chart { max-width: 100%; height: auto; } .override { color: #8a1010; font-weight: 600; }\
 svg.chart text { font: 12px system-ui, sans-serif; fill: #111; } figure.chart { margin: .5rem 0 1.5rem 0; }\
 pre.explanation { white-space: pre-wrap; background: #f6f6f6; padding: .5rem; overflow-x: auto; }\
 .note { color: #444; font-style: italic; }\
@@ -127,6 +126,31 @@ async fn releases_of(
         newest_first: true,
     };
     Ok(state.store.list_releases(project, &filter).await?)
+}
+
+/// The releases as shown, each with who started its run (one read per
+/// distinct run; a run that cannot be read leaves it unknown).
+async fn shown<'a>(
+    state: &AppState,
+    releases: impl Iterator<Item = &'a Release>,
+) -> Vec<Shown<'a>> {
+    let mut starters: BTreeMap<Id, Option<String>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for release in releases {
+        let mut shown = Shown::of(release);
+        if let Some(run) = release.run_id {
+            shown.who = match starters.get(&run) {
+                Some(who) => who.clone(),
+                None => {
+                    let who = state.store.run(run).await.ok().and_then(|r| r.triggered_by);
+                    starters.insert(run, who.clone());
+                    who
+                }
+            };
+        }
+        out.push(shown);
+    }
+    out
 }
 
 /// `GET /projects/{project}/environments`
@@ -222,7 +246,7 @@ async fn environment_page(
             .load_state()
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let releases = releases_of(&state, project.id, Some(&env), None, RECENT).await?;
-        let shown: Vec<Shown<'_>> = releases.iter().map(Shown::of).collect();
+        let shown = shown(&state, releases.iter()).await;
 
         let mut body = String::with_capacity(8192);
         if render::in_progress(&env_state) {
@@ -349,11 +373,11 @@ async fn releases_page(
             .await?;
             let in_period: Vec<&Release> = in_period.iter().collect();
             render::dora_html(&mut body, &dora, &in_period);
-            let shown: Vec<Shown<'_>> = releases
-                .iter()
-                .filter(|r| r.environment == *environment)
-                .map(Shown::of)
-                .collect();
+            let shown = shown(
+                &state,
+                releases.iter().filter(|r| r.environment == *environment),
+            )
+            .await;
             let _ = write!(body, "<h3>Timeline</h3>");
             render::timeline_html(&mut body, &project.name, &shown);
             body.push_str("</section>");
@@ -382,7 +406,10 @@ async fn release_page(
         let release = state.store.release(id).await?;
         let mut body = String::with_capacity(16_384);
         body.push_str(STYLE);
-        render::release_html(&mut body, &project, &Shown::of(&release));
+        let shown = shown(&state, std::iter::once(&release)).await;
+        if let Some(one) = shown.first() {
+            render::release_html(&mut body, &project, one);
+        }
         Ok((format!("Release {id} · {project}"), body))
     }
     .await;

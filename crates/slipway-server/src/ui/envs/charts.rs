@@ -91,7 +91,11 @@ pub fn line_chart(
     let ys = Range::of(drawn.iter().flatten().map(|p| p.1));
     let mut svg = String::with_capacity(2048 + drawn.iter().map(Vec::len).sum::<usize>() * 40);
     let desc = describe(series);
-    open(&mut svg, &id, title, &desc, "chart");
+    let (legend, extra) = legend(series.iter().enumerate().map(|(i, s)| {
+        let (colour, _, marker, words) = STYLES[i % STYLES.len()];
+        (s.label, colour, LegendMark::Line(marker), words)
+    }));
+    open(&mut svg, &id, title, &desc, "chart", HEIGHT + extra);
     let (Some(xs), Some(ys)) = (xs, ys) else {
         let _ = write!(
             svg,
@@ -122,13 +126,7 @@ pub fn line_chart(
         }
         svg.push_str("</g>");
     }
-    legend(
-        &mut svg,
-        series.iter().enumerate().map(|(i, s)| {
-            let (colour, _, marker, words) = STYLES[i % STYLES.len()];
-            (s.label, colour, LegendMark::Line(marker), words)
-        }),
-    );
+    svg.push_str(&legend);
     svg.push_str("</svg>");
     svg
 }
@@ -157,12 +155,22 @@ pub fn bar_chart(id: &str, title: &str, segments: &[&str], bars: &[Bar]) -> Stri
         desc.push_str("; ");
     }
     let mut svg = String::with_capacity(2048 + bars.len() * 200);
+    let (legend, extra) = legend(segments.iter().enumerate().map(|(i, name)| {
+        let words = SEGMENT_WORDS[i % SEGMENT_WORDS.len()];
+        (
+            *name,
+            "",
+            LegendMark::Fill(format!("url(#{id}-p{i})")),
+            words,
+        )
+    }));
     open(
         &mut svg,
         &id,
         title,
         desc.trim_end_matches("; "),
         "chart bars",
+        HEIGHT + extra,
     );
     svg.push_str("<defs>");
     for (i, _) in segments.iter().enumerate() {
@@ -236,18 +244,7 @@ pub fn bar_chart(id: &str, title: &str, segments: &[&str], bars: &[Bar]) -> Stri
             svg.push_str("</g>");
         }
     }
-    legend(
-        &mut svg,
-        segments.iter().enumerate().map(|(i, name)| {
-            let words = SEGMENT_WORDS[i % SEGMENT_WORDS.len()];
-            (
-                *name,
-                "",
-                LegendMark::Fill(format!("url(#{id}-p{i})")),
-                words,
-            )
-        }),
-    );
+    svg.push_str(&legend);
     svg.push_str("</svg>");
     svg
 }
@@ -291,15 +288,23 @@ enum LegendMark {
 }
 
 /// The legend under the plot, one entry per series or segment: its mark
-/// and its name with the mark in words.
+/// and its name with the mark in words, in rows as wide as the chart; with
+/// the height it adds beyond the first row.
 fn legend<'a>(
-    svg: &mut String,
     entries: impl Iterator<Item = (&'a str, &'a str, LegendMark, &'a str)>,
-) {
-    svg.push_str("<g class=\"legend\">");
-    let y = HEIGHT - 10.0;
+) -> (String, f64) {
+    let mut svg = String::from("<g class=\"legend\">");
+    let mut y = HEIGHT - 10.0;
     let mut x = LEFT;
     for (i, (label, colour, mark, words)) in entries.enumerate() {
+        let text = format!("{} ({words})", clip(label, 40));
+        // Roughly 6.5 px per character of 12 px text.
+        let width = 40.0 + text.chars().count() as f64 * 6.5;
+        if x > LEFT && x + width > WIDTH - RIGHT {
+            x = LEFT;
+            y += LEGEND_ROW;
+        }
+        let svg = &mut svg;
         match mark {
             LegendMark::Line(marker) => {
                 let (_, dash, _, _) = STYLES[i % STYLES.len()];
@@ -320,18 +325,21 @@ fn legend<'a>(
                 );
             }
         }
-        let text = format!("{} ({words})", clip(label, 40));
         let _ = write!(
             svg,
             "<text x=\"{:.1}\" y=\"{y:.1}\">{}</text>",
             x + 26.0,
             escape(&text)
         );
-        // Roughly 6.5 px per character of 12 px text.
-        x += 40.0 + text.chars().count() as f64 * 6.5;
+        x += width;
     }
     svg.push_str("</g>");
+    let extra = y - (HEIGHT - 10.0);
+    (svg, extra)
 }
+
+/// The height of a row of the legend.
+const LEGEND_ROW: f64 = 16.0;
 
 fn draw_marker(svg: &mut String, marker: Marker, colour: &str, x: f64, y: f64) {
     let _ = match marker {
@@ -370,10 +378,10 @@ fn draw_marker(svg: &mut String, marker: Marker, colour: &str, x: f64, y: f64) {
 }
 
 /// The `<svg>` element with its title and description.
-fn open(svg: &mut String, id: &str, title: &str, desc: &str, class: &str) {
+fn open(svg: &mut String, id: &str, title: &str, desc: &str, class: &str, height: f64) {
     let _ = write!(
         svg,
-        "<svg class=\"{class}\" role=\"img\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" aria-labelledby=\"{id}-t {id}-d\" xmlns=\"http://www.w3.org/2000/svg\">\
+        "<svg class=\"{class}\" role=\"img\" viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" aria-labelledby=\"{id}-t {id}-d\" xmlns=\"http://www.w3.org/2000/svg\">\
          <title id=\"{id}-t\">{}</title><desc id=\"{id}-d\">{}</desc>",
         escape(title),
         escape(desc)
@@ -753,6 +761,24 @@ mod tests {
             }],
         );
         assert!(odd.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn a_wide_legend_wraps_into_rows_inside_the_chart() {
+        let one = bar_chart("a", "t", &["ok"], &[]);
+        assert!(one.contains("height=\"240\""), "{one}");
+        let long = "a long outcome name here";
+        let four = bar_chart("b", "t", &[long, long, long, long], &[]);
+        assert!(!four.contains("height=\"240\""), "{four}");
+        // Every legend text starts inside the chart's width.
+        for part in four.split("<text x=\"").skip(1) {
+            let x: f64 = part
+                .split('"')
+                .next()
+                .and_then(|x| x.parse().ok())
+                .expect("x");
+            assert!(x < WIDTH - RIGHT, "{x}: {four}");
+        }
     }
 
     #[test]

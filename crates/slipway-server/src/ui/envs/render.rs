@@ -22,6 +22,8 @@ pub struct Shown<'a> {
     pub record: Option<DeploymentRecord>,
     /// Samples stored as `null` (NaN) left out so the record could be read.
     pub nulls_left_out: usize,
+    /// Who started the run that released it, when known.
+    pub who: Option<String>,
 }
 
 impl<'a> Shown<'a> {
@@ -31,6 +33,7 @@ impl<'a> Shown<'a> {
                 release,
                 record: Some(record),
                 nulls_left_out: 0,
+                who: None,
             };
         }
         // slipway-verify writes a NaN sample as `null` (JSON has no NaN) but
@@ -41,6 +44,7 @@ impl<'a> Shown<'a> {
             release,
             record: serde_json::from_value(value).ok(),
             nulls_left_out,
+            who: None,
         }
     }
 }
@@ -192,7 +196,7 @@ pub fn topology_html(out: &mut String, topology: &Topology, state: &EnvState) {
             }
         );
     }
-    out.push_str("<table class=\"topology\"><caption>Targets</caption><thead><tr><th scope=\"col\">Target</th><th scope=\"col\">Kind</th><th scope=\"col\">Version</th><th scope=\"col\">Digest</th><th scope=\"col\">Phase</th><th scope=\"col\">Health</th><th scope=\"col\">Load balancer</th><th scope=\"col\">Weight</th><th scope=\"col\">Share of requests</th></tr></thead><tbody>");
+    out.push_str("<div class=\"scroll\"><table class=\"topology\"><caption>Targets</caption><thead><tr><th scope=\"col\">Target</th><th scope=\"col\">Kind</th><th scope=\"col\">Version</th><th scope=\"col\">Digest</th><th scope=\"col\">Phase</th><th scope=\"col\">Health</th><th scope=\"col\">Load balancer</th><th scope=\"col\">Weight</th><th scope=\"col\">Share of requests</th></tr></thead><tbody>");
     if topology.targets.is_empty() {
         out.push_str("<tr><td colspan=\"9\">No targets.</td></tr>");
     }
@@ -200,7 +204,7 @@ pub fn topology_html(out: &mut String, topology: &Topology, state: &EnvState) {
         let recorded = state.targets.get(&target.name);
         let _ = write!(
             out,
-            "<tr><th scope=\"row\">{}{}</th><td>{}</td><td>{}</td><td><code>{}</code></td><td><span class=\"badge {}\">{}</span>{}</td>",
+            "<tr><th scope=\"row\">{}{}</th><td>{}</td><td>{}</td><td><code class=\"digest\">{}</code></td><td><span class=\"badge {}\">{}</span>{}</td>",
             escape(&target.name),
             target
                 .group
@@ -263,7 +267,7 @@ pub fn topology_html(out: &mut String, topology: &Topology, state: &EnvState) {
                 .map_or_else(|| "-".to_owned(), |s| format!("{s:.1}%"))
         );
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
 }
 
 /// The deployment in progress: the targets by phase, in the order a
@@ -428,10 +432,10 @@ pub fn timeline_html(out: &mut String, project: &str, releases: &[Shown<'_>]) {
             let _ = write!(out, "; commit <code>{}</code>", escape(clip(commit, 12)));
         }
         out.push_str("</p>");
+        if let Some(who) = &shown.who {
+            let _ = write!(out, "<p>Started by {}</p>", escape(who));
+        }
         if let Some(record) = &shown.record {
-            if !record.run.is_empty() {
-                let _ = write!(out, "<p>Started by {}</p>", escape(&record.run));
-            }
             if let Some(reason) = &record.freeze_override {
                 let _ = write!(
                     out,
@@ -496,6 +500,9 @@ pub fn release_html(out: &mut String, project: &str, shown: &Shown<'_>) {
             escape(&r.job_key)
         );
     }
+    if let Some(who) = &shown.who {
+        let _ = write!(out, "<dt>Started by</dt><dd>{}</dd>", escape(who));
+    }
     if let Some(commit) = &r.commit_sha {
         let _ = write!(out, "<dt>Commit</dt><dd><code>{}</code>", escape(commit));
         if let Some(at) = r.commit_time_ms {
@@ -509,11 +516,10 @@ pub fn release_html(out: &mut String, project: &str, shown: &Shown<'_>) {
     };
     let _ = write!(
         out,
-        "<dt>Version</dt><dd>{}</dd><dt>Strategy</dt><dd>{}</dd><dt>Record</dt><dd>{} ({})</dd>",
+        "<dt>Version</dt><dd>{}</dd><dt>Strategy</dt><dd>{}</dd><dt>Record</dt><dd>{}</dd>",
         escape(&record.version),
         escape(&strategy_words(&record.strategy)),
-        escape(&record.id),
-        escape(&record.run)
+        escape(&record.id)
     );
     if let Some(reason) = &record.freeze_override {
         let _ = write!(out, "<dt>Freeze override</dt><dd>⚠ {}</dd>", escape(reason));
@@ -871,7 +877,11 @@ mod tests {
         plain.outcome = ReleaseOutcome::Succeeded;
         plain.record = json!(null);
         let mut out = String::new();
-        timeline_html(&mut out, "shop", &[Shown::of(&row), Shown::of(&plain)]);
+        let newest = Shown {
+            who: Some("carol<b>".into()),
+            ..Shown::of(&row)
+        };
+        timeline_html(&mut out, "shop", &[newest, Shown::of(&plain)]);
         assert!(!out.contains("<script>"), "{out}");
         let newest = out.find("release-42").expect("42");
         let older = out.find("release-41").expect("41");
@@ -882,6 +892,7 @@ mod tests {
             "Freeze window overridden: hotfix &lt;script&gt;",
             "<a href=\"/runs/7\">run 7</a>",
             "(version v2&lt;script&gt;",
+            "Started by carol&lt;b&gt;",
             "<time datetime=\"1970-01-01T00:01:01Z\">",
         ] {
             assert!(out.contains(expected), "{expected}\n{out}");
