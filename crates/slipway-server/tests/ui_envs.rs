@@ -303,3 +303,74 @@ async fn environment_and_release_pages_after_a_real_release() {
         .await
         .expect("server stops");
 }
+
+/// A canary between its steps, as the built-in agent's `state.json` records
+/// it: the page shows each target's weight and share of requests, lists the
+/// targets by phase and refreshes itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_in_progress_shows_weights_shares_and_refreshes() {
+    let server = common::start(false).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let environment = r#"targets:
+  - { name: canary-1, kind: local, port: 1 }
+  - { name: stable-1, kind: local, port: 2 }
+  - { name: stable-2, kind: local, port: 3 }
+service:
+  activate: { start: "true" }
+"#;
+    let repo = common::repo(
+        work.path(),
+        &[
+            (
+                "slipway.yml",
+                "jobs: { a: { steps: [ { run: 'true' } ] } }\n",
+            ),
+            (".slipway/environments/production.yml", environment),
+        ],
+    );
+    common::project(&server, "shop", &repo).await;
+    let target = |phase: &str, weight: u16| {
+        json!({ "digest": null, "version": "v2", "artifact_name": null, "phase": phase,
+                "message": null, "process": null, "lb": "ready", "weight": weight, "updated_ms": 1 })
+    };
+    let state = json!({
+        "targets": {
+            "canary-1": target("serving", 1),
+            "stable-1": target("serving", 3),
+            "stable-2": target("installing", 6),
+        },
+        "blue_green": null,
+        "last_strategy": null,
+    });
+    let dir = server
+        .data
+        .path()
+        .join("agent/environments/shop/production");
+    std::fs::create_dir_all(&dir).expect("state dir");
+    std::fs::write(dir.join("state.json"), state.to_string()).expect("state.json");
+
+    let (status, html) = page(&server, "/projects/shop/environments/production").await;
+    assert_eq!(status, 200, "{html}");
+    for expected in [
+        "<meta http-equiv=\"refresh\" content=\"2\">",
+        "Deployment in progress",
+        "<span class=\"badge s-run\">installing</span> stable-2 (v2)",
+        "<td>1</td><td>10.0%</td>",
+        "<td>3</td><td>30.0%</td>",
+        "<td>6</td><td>60.0%</td>",
+        "A canary is running",
+    ] {
+        assert!(html.contains(expected), "{expected}\n{html}");
+    }
+    // The environments list knows it from the agent's state alone.
+    let (status, html) = page(&server, "/projects/shop/environments").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("href=\"/projects/shop/environments/production\""),
+        "{html}"
+    );
+
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("server stops");
+}
