@@ -332,7 +332,9 @@ async fn approving_a_gate_from_the_page() {
     assert!(!seen.contains("value=\"approve\""), "{seen}");
     assert!(seen.contains("You cannot vote"), "{seen}");
     assert!(!seen.contains("Cancel run"), "{seen}");
-    let mut fields = viewer.hidden_fields(&html, &action);
+    // (Their own page's CSRF token: the one of the log-out form.)
+    let mut fields = viewer.hidden_fields(&seen, "/logout");
+    assert!(fields.iter().any(|(k, _)| k == "csrf"), "{fields:?}");
     fields.push(("decision".into(), "approve".into()));
     fields.push(("input.ticket".into(), "T-1".into()));
     let (status, body) = viewer.post_form(&action, &fields).await;

@@ -183,15 +183,6 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }
 
-    async fn add_cookie(&self, name: &str, value: &str) {
-        self.call(
-            reqwest::Method::POST,
-            "/cookie",
-            Some(json!({ "cookie": { "name": name, "value": value, "path": "/" } })),
-        )
-        .await;
-    }
-
     async fn quit(mut self) {
         let _ = self
             .client
@@ -229,14 +220,42 @@ fn decode_base64(text: &str) -> Vec<u8> {
     out
 }
 
-/// Signs `browser` in as the holder of `token`.
-async fn sign_in(browser: &Browser, server: &common::TestServer, token: &str) {
-    browser.goto(&format!("{}/healthz", server.url)).await;
-    browser.add_cookie("slipway_token", token).await;
+const PASSWORD: &str = "correct horse battery";
+
+/// Gives `name` the test password (with the administrator's token).
+async fn set_password(server: &common::TestServer, name: &str) {
+    let response = server
+        .client
+        .put(server.api(&format!("/users/{name}/password")))
+        .bearer_auth(&server.token)
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .expect("set password");
+    assert_eq!(response.status().as_u16(), 204, "password of {name}");
 }
 
-/// A new user with `role` on project `p`; their API token.
-async fn user(server: &common::TestServer, name: &str, role: &str) -> String {
+/// Signs `browser` in as `name` through the login form.
+async fn sign_in(browser: &Browser, server: &common::TestServer, name: &str) {
+    browser.goto(&format!("{}/login", server.url)).await;
+    let username = browser.find("#username").await.expect("username field");
+    browser.type_into(&username, name).await;
+    let password = browser.find("#password").await.expect("password field");
+    browser.type_into(&password, PASSWORD).await;
+    let submit = browser
+        .find("form[action='/login'] button[type=submit]")
+        .await
+        .expect("sign-in button");
+    browser.click(&submit).await;
+    browser
+        .wait_text("the signed-in page", |t| {
+            t.contains(&format!("Signed in as {name}"))
+        })
+        .await;
+}
+
+/// A new user with `role` on project `p` and the test password.
+async fn user(server: &common::TestServer, name: &str, role: &str) {
     let (status, created) = server.post("/users", json!({ "name": name })).await;
     assert_eq!(status, 201, "{created}");
     let response = server
@@ -248,7 +267,7 @@ async fn user(server: &common::TestServer, name: &str, role: &str) -> String {
         .await
         .expect("set role");
     assert_eq!(response.status().as_u16(), 204);
-    created["token"].as_str().expect("token").to_string()
+    set_password(server, name).await;
 }
 
 async fn start_run(server: &common::TestServer, pipeline: &str) -> (i64, tempfile::TempDir) {
@@ -277,8 +296,9 @@ jobs:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_arrive_live_in_the_browser() {
     let server = common::start(true).await;
+    set_password(&server, "admin").await;
     let browser = Browser::start().await;
-    sign_in(&browser, &server, &server.token).await;
+    sign_in(&browser, &server, "admin").await;
     let (run, _work) = start_run(&server, SLOW).await;
     let mut job = None;
     for _ in 0..100 {
@@ -363,8 +383,9 @@ jobs:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_test_opens_first() {
     let server = common::start(true).await;
+    set_password(&server, "admin").await;
     let browser = Browser::start().await;
-    sign_in(&browser, &server, &server.token).await;
+    sign_in(&browser, &server, "admin").await;
     let (run, _work) = start_run(&server, FAILING_TEST).await;
     server.wait_run(run).await;
     browser.goto(&format!("{}/runs/{run}", server.url)).await;
@@ -413,12 +434,12 @@ jobs:
 async fn approving_a_gated_job_in_the_browser() {
     let server = common::start(true).await;
     let (run, _work) = start_run(&server, GATED).await;
-    let viewer = user(&server, "vic", "viewer").await;
-    let developer = user(&server, "dana", "developer").await;
+    user(&server, "vic", "viewer").await;
+    user(&server, "dana", "developer").await;
     let browser = Browser::start().await;
 
     // A viewer: no approve button; posting the form anyway is refused.
-    sign_in(&browser, &server, &viewer).await;
+    sign_in(&browser, &server, "vic").await;
     browser.goto(&format!("{}/runs/{run}", server.url)).await;
     browser
         .wait_text("the gate", |t| t.contains("You cannot vote"))
@@ -430,14 +451,19 @@ async fn approving_a_gated_job_in_the_browser() {
             "var x = new XMLHttpRequest(); x.open('POST', '/runs/{run}/jobs/sign-off/approvals', false);\
              x.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded');\
              var csrf = document.querySelector('input[name=csrf]');\
-             x.send('decision=approve&input.ticket=T-1&csrf=' + encodeURIComponent(csrf ? csrf.value : 't'));\
+             x.send('decision=approve&input.ticket=T-1&csrf=' + encodeURIComponent(csrf ? csrf.value : ''));\
              return x.status;"
         ))
         .await;
     assert_eq!(status, 403);
 
     // A developer approves with a ticket; the run goes on.
-    sign_in(&browser, &server, &developer).await;
+    let logout = browser
+        .find("form[action='/logout'] button")
+        .await
+        .expect("log out");
+    browser.click(&logout).await;
+    sign_in(&browser, &server, "dana").await;
     browser.goto(&format!("{}/runs/{run}", server.url)).await;
     browser
         .wait_text("the gate", |t| t.contains("sign-off"))

@@ -16,7 +16,6 @@
 pub mod ansi;
 pub mod dag;
 pub mod logview;
-mod shim;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -36,8 +35,8 @@ use slipway_store::sql::{Action, Id, Job, Run, ServerStore, SqlError, SqlStore, 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::ui::layout::escape;
-use shim::{Viewer, check_csrf, csrf_field, page};
+use crate::ui::auth::{Viewer, check_csrf, csrf_field};
+use crate::ui::layout::{escape, page};
 
 /// The run page's script and style, embedded.
 const RUN_JS: &str = include_str!("run/run.js");
@@ -83,12 +82,7 @@ pub(crate) fn caller(viewer: &Viewer) -> Caller {
 
 /// An API refusal as an HTML page with the same status.
 pub(crate) fn error_page(viewer: &Viewer, error: ApiError) -> Response {
-    let body = format!(
-        "<h1>{}</h1><p role=\"alert\">{}</p>",
-        escape(error.status.canonical_reason().unwrap_or("Error")),
-        escape(&error.message)
-    );
-    (error.status, page("Error", Some(viewer), body)).into_response()
+    crate::ui::layout::error_page(Some(viewer), error)
 }
 
 /// The run, if the viewer may `action` on its project (the check of the
@@ -817,9 +811,7 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// 403 unless the form carries the session's CSRF token.
 fn csrf_ok(viewer: &Viewer, fields: &[(String, String)]) -> Result<(), ApiError> {
-    check_csrf(viewer, form_csrf(fields)).map_err(|_| {
-        ApiError::forbidden("the form's CSRF token is missing or stale: reload the page")
-    })
+    check_csrf(viewer, form_csrf(fields))
 }
 
 /// `POST /runs/{id}/cancel`

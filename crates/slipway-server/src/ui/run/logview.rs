@@ -25,11 +25,11 @@ use slipway_logs::live::{Cursor, LiveStream};
 use slipway_logs::{LogSource, OwnedRecord, Stream as LogStream};
 use slipway_store::sql::{Action, Id, ServerStore};
 
-use super::shim::{Viewer, page};
 use super::{ansi, error_page, run_for};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::ui::layout::escape;
+use crate::ui::auth::Viewer;
+use crate::ui::layout::{escape, page};
 
 /// Lines per page.
 pub const PAGE_LINES: u64 = 500;
