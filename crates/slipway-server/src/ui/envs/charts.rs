@@ -18,11 +18,11 @@ use crate::ui::layout::escape;
 pub const MAX_POINTS: usize = 600;
 
 const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 240.0;
+const HEIGHT: f64 = 252.0;
 const LEFT: f64 = 72.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 16.0;
-const BOTTOM: f64 = 44.0;
+const BOTTOM: f64 = 56.0;
 
 /// How each series looks: colour, dash pattern, marker shape, and the
 /// words for the latter two (the legend says them).
@@ -766,10 +766,10 @@ mod tests {
     #[test]
     fn a_wide_legend_wraps_into_rows_inside_the_chart() {
         let one = bar_chart("a", "t", &["ok"], &[]);
-        assert!(one.contains("height=\"240\""), "{one}");
+        assert!(one.contains("height=\"252\""), "{one}");
         let long = "a long outcome name here";
         let four = bar_chart("b", "t", &[long, long, long, long], &[]);
-        assert!(!four.contains("height=\"240\""), "{four}");
+        assert!(!four.contains("height=\"252\""), "{four}");
         // Every legend text starts inside the chart's width.
         for part in four.split("<text x=\"").skip(1) {
             let x: f64 = part
