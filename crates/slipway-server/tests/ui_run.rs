@@ -325,6 +325,11 @@ async fn approving_a_gate_from_the_page() {
     );
     assert!(html.contains("<option selected>low</option>"), "{html}");
     assert!(html.contains("Cancel run"), "{html}");
+    // The job after the gate is not created yet: drawn from the plan.
+    assert!(
+        html.contains(">ship</text><text class=\"st\" x=\"528\" y=\"40\">… waiting"),
+        "{html}"
+    );
     let action = format!("/runs/{run}/jobs/sign-off/approvals");
 
     // A viewer sees no form, and a post anyway is refused by the API's rule.

@@ -134,7 +134,7 @@ async fn render_run(state: &AppState, viewer: &Viewer, id: Id) -> Result<Html<St
         job_extras(state, &run, &jobs),
         crate::routes::approvals::list(State(state.clone()), caller(viewer), Path(run.id)),
     );
-    let (steps, extras, axum::Json(gates)) = (steps?, extras?, gates?);
+    let (steps, (extras, waiting), axum::Json(gates)) = (steps?, extras?, gates?);
     // Only jobs with `reports:` (or of a pipeline not readable) have tests.
     let reporting: Vec<(Id, &str)> = jobs
         .iter()
@@ -163,6 +163,12 @@ async fn render_run(state: &AppState, viewer: &Viewer, id: Id) -> Result<Html<St
             href,
             needs: &extra.needs,
         })
+        .chain(waiting.iter().map(|planned| dag::Node {
+            key: &planned.key,
+            status: "waiting",
+            href: "#jobs-h",
+            needs: &planned.needs,
+        }))
         .collect();
     body.push_str(&dag::svg(&nodes));
     body.push_str("</div></section>");
@@ -250,9 +256,20 @@ where
     Ok(parts.into_iter().flat_map(|part| part.1).collect())
 }
 
+/// A job of the plan the run has not created yet (it waits for others).
+struct Planned {
+    key: String,
+    /// Nodes of the DAG it needs.
+    needs: Vec<usize>,
+}
+
 /// Needs (from the run's plan) and cache verdicts (from its records), by
 /// the order of `jobs`.
-async fn job_extras(state: &AppState, run: &Run, jobs: &[Job]) -> Result<Vec<JobExtras>, ApiError> {
+async fn job_extras(
+    state: &AppState,
+    run: &Run,
+    jobs: &[Job],
+) -> Result<(Vec<JobExtras>, Vec<Planned>), ApiError> {
     let mut extras: Vec<JobExtras> = jobs
         .iter()
         .map(|_| JobExtras {
@@ -268,10 +285,10 @@ async fn job_extras(state: &AppState, run: &Run, jobs: &[Job]) -> Result<Vec<Job
         .map(|(i, j)| (j.key.as_str(), i))
         .collect();
     let Some((file, source)) = state.store.run_pipeline(run.id).await? else {
-        return Ok(extras);
+        return Ok((extras, Vec::new()));
     };
     let Ok(pipeline) = slipway_spec::parse_pipeline(&source, &file) else {
-        return Ok(extras);
+        return Ok((extras, Vec::new()));
     };
     let plan = slipway_engine::Plan::new(&pipeline);
     // Plan index → index in `jobs`.
@@ -280,17 +297,39 @@ async fn job_extras(state: &AppState, run: &Run, jobs: &[Job]) -> Result<Vec<Job
         .iter()
         .map(|p| by_key.get(p.key.as_str()).copied())
         .collect();
+    // Plan index → node of the DAG: the stored jobs, then the planned ones
+    // not created yet.
+    let mut next_node = jobs.len();
+    let nodes: Vec<usize> = rows
+        .iter()
+        .map(|row| {
+            row.unwrap_or_else(|| {
+                next_node += 1;
+                next_node - 1
+            })
+        })
+        .collect();
+    let node_needs = |planned: &slipway_engine::plan::PlannedJob| -> Vec<usize> {
+        planned
+            .needs
+            .iter()
+            .filter_map(|n| nodes.get(*n).copied())
+            .collect()
+    };
+    let mut waiting = Vec::new();
     for (planned, row) in plan.jobs.iter().zip(&rows) {
+        if row.is_none() {
+            waiting.push(Planned {
+                key: planned.key.clone(),
+                needs: node_needs(planned),
+            });
+        }
         if let Some(row) = row {
             extras[*row].reports = pipeline
                 .jobs
                 .get(planned.spec)
                 .is_none_or(|spec| !spec.reports.junit.is_empty());
-            extras[*row].needs = planned
-                .needs
-                .iter()
-                .filter_map(|n| rows.get(*n).copied().flatten())
-                .collect();
+            extras[*row].needs = node_needs(planned);
         }
     }
     for stored in state.store.records(run.id, 0).await? {
@@ -306,7 +345,7 @@ async fn job_extras(state: &AppState, run: &Run, jobs: &[Job]) -> Result<Vec<Job
             extras[*row].artifacts = artifacts;
         }
     }
-    Ok(extras)
+    Ok((extras, waiting))
 }
 
 fn when(ms: Option<i64>) -> String {
