@@ -1,8 +1,10 @@
 //! The page frame and HTML escaping.
 
-use axum::response::Html;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 
 use super::auth::{Viewer, csrf_field};
+use crate::error::ApiError;
 
 /// The one stylesheet, embedded in every page (no extra request, nothing to
 /// cache-bust).
@@ -38,6 +40,22 @@ pub fn page(title: &str, viewer: Option<&Viewer>, body: String) -> Html<String> 
     html.push_str(&body);
     html.push_str("</main></body></html>");
     Html(html)
+}
+
+/// An error as a page: the API's status and message, and a way back.
+pub fn error_page(viewer: Option<&Viewer>, error: ApiError) -> Response {
+    let title = match error.status {
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::UNAUTHORIZED => "Sign in needed",
+        _ => "Something went wrong",
+    };
+    let body = format!(
+        "<h1>{title}</h1><p class=\"error\" role=\"alert\">{}</p>\
+         <p><a href=\"/\">Back to the projects</a></p>",
+        escape(&error.message)
+    );
+    (error.status, page(title, viewer, body)).into_response()
 }
 
 /// `text` with `& < > " '` escaped, for element content and quoted attributes.
