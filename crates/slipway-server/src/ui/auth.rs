@@ -160,7 +160,7 @@ fn login_form(next: &str, username: &str, error: Option<&str>) -> axum::response
              <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
              <p><button type=\"submit\">Sign in</button></p></form>\
              <p class=\"hint\">The first administrator's password is printed by <code>slipway up</code> at first start; \
-             <code>slipway user password NAME</code> sets one.</p>",
+             an administrator sets anyone's with <code>PUT /api/v1/users/NAME/password</code>.</p>",
             next = escape(next),
             user = escape(username),
         ),
