@@ -468,3 +468,55 @@ impl Session {
         fields
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_and_retry_forms() {
+    let server = common::start(true).await;
+    let (run, _work) = start_run(&server, "p", SLOW).await;
+    let viewer = Session::user(&server, "vic", Some("viewer")).await;
+    let dev = Session::user(&server, "dana", Some("developer")).await;
+    let mut html = String::new();
+    for _ in 0..100 {
+        html = dev.get(&format!("/runs/{run}")).await.1;
+        if html.contains("Cancel run") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let action = format!("/runs/{run}/cancel");
+    // A viewer's post (with their own CSRF token) is refused by the API.
+    let (_, seen) = viewer.get(&format!("/runs/{run}")).await;
+    let (status, body) = viewer
+        .post_form(&action, &viewer.hidden_fields(&seen, "/logout"))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("developer role"), "{body}");
+    // The developer cancels from the page.
+    let (status, _) = dev
+        .post_form(&action, &dev.hidden_fields(&html, &action))
+        .await;
+    assert_eq!(status, 303);
+    let detail = server.wait_run(run).await;
+    assert_eq!(detail["run"]["status"], "cancelled", "{detail}");
+    // Retrying the job makes a new run, and the form leads to it.
+    let (_, html) = dev.get(&format!("/runs/{run}")).await;
+    let retry = format!("/runs/{run}/retry");
+    let response = dev
+        .request(reqwest::Method::POST, &retry)
+        .form(&dev.hidden_fields(&html, &retry))
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(response.status().as_u16(), 303);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        location.starts_with("/runs/") && location != format!("/runs/{run}"),
+        "{location}"
+    );
+    server.stop().await;
+}
