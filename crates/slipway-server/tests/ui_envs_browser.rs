@@ -6,13 +6,15 @@
 //! the environment's topology. Screenshots go to
 //! `CARGO_TARGET_TMPDIR/ui-screenshots/` (`target/tmp/ui-screenshots/`).
 
+mod browser;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use browser::Browser;
 
 /// An approval comment no page may interpret as markup.
 const HOSTILE: &str = "<script>alert(\"pwned\")</script> ship it & go";
@@ -127,205 +129,6 @@ async fn approve(server: &common::TestServer, run: i64) {
     panic!("the sign-off gate of run {run} did not open in 60 s");
 }
 
-/// A chromedriver process with one headless Chromium session; both end
-/// when it is dropped.
-struct Browser {
-    driver: Child,
-    base: String,
-    session: String,
-    client: reqwest::Client,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        for tool in ["/usr/bin/chromedriver", "/usr/bin/chromium"] {
-            assert!(
-                Path::new(tool).exists(),
-                "{tool} is missing: run scripts/test, which installs chromium and chromium-driver"
-            );
-        }
-        let port = free_port();
-        let driver = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let mut browser = Browser {
-            driver,
-            base: format!("http://127.0.0.1:{port}"),
-            session: String::new(),
-            client: reqwest::Client::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = browser
-                .client
-                .get(format!("{}/status", browser.base))
-                .send()
-                .await;
-            if let Ok(response) = ready
-                && let Ok(status) = response.json::<Value>().await
-                && status["value"]["ready"] == true
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not start in 20 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,1400"]
-            }
-        }}});
-        let created: Value = browser
-            .client
-            .post(format!("{}/session", browser.base))
-            .json(&capabilities)
-            .send()
-            .await
-            .expect("new session")
-            .json()
-            .await
-            .expect("session json");
-        browser.session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_string();
-        browser
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.client.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request
-            .send()
-            .await
-            .expect("webdriver")
-            .json()
-            .await
-            .expect("webdriver json");
-        answer["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
-    }
-
-    /// The element matching `css`; fails the test naming it when there is none.
-    async fn find(&self, css: &str) -> String {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({ "using": "css selector", "value": css })),
-            )
-            .await;
-        found
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| panic!("no element `{css}`: {found}"))
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
-    }
-
-    async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    async fn script(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-        .await
-    }
-
-    async fn page_text(&self) -> String {
-        self.script("return document.body ? document.body.innerText : '';")
-            .await
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
-
-    async fn url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None)
-            .await
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let data = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = decode_base64(data.as_str().unwrap_or(""));
-        assert!(
-            png.starts_with(b"\x89PNG"),
-            "the screenshot of {name} is not a PNG"
-        );
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
-        std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
-    }
-}
-
-fn decode_base64(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for c in text.bytes().filter_map(value) {
-        buffer = (buffer << 6) | u32::from(c);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn see_the_release_appear_in_the_environments_timeline() {
     let browser = Browser::start().await;
@@ -373,11 +176,9 @@ async fn see_the_release_appear_in_the_environments_timeline() {
     // Sign in through the form, landing on the (empty) production timeline.
     let timeline = format!("{}/projects/shop/releases?env=production", server.url);
     browser.goto(&timeline).await;
-    browser.type_into("#username", "admin").await;
-    browser.type_into("#password", PASSWORD).await;
-    browser
-        .click("form button[type=submit], form input[type=submit]")
-        .await;
+    browser.fill("#username", "admin").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_css("form.login button[type=submit]").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !browser.url().await.contains("/releases") {
         assert!(
@@ -416,11 +217,17 @@ async fn see_the_release_appear_in_the_environments_timeline() {
         assert!(text.contains(&expected), "{expected}\n{text}");
     }
     let injected = browser
-        .script("return document.querySelectorAll('main script').length;")
+        .execute(
+            "return document.querySelectorAll('main script').length;",
+            json!([]),
+        )
         .await;
     assert_eq!(injected, json!(0), "the hostile comment stayed text");
     let bars = browser
-        .script("return document.querySelectorAll('svg.chart title').length;")
+        .execute(
+            "return document.querySelectorAll('svg.chart title').length;",
+            json!([]),
+        )
         .await;
     assert!(
         bars.as_u64().unwrap_or(0) >= 1,
@@ -430,7 +237,7 @@ async fn see_the_release_appear_in_the_environments_timeline() {
 
     // Its page, by the timeline's link; then the environment.
     browser
-        .click(&format!("a[href='/projects/shop/releases/{release_id}']"))
+        .click_css(&format!("a[href='/projects/shop/releases/{release_id}']"))
         .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !browser
@@ -459,7 +266,7 @@ async fn see_the_release_appear_in_the_environments_timeline() {
     }
     browser.screenshot("environment").await;
 
-    drop(browser);
+    browser.quit().await;
     tokio::time::timeout(Duration::from_secs(10), server.stop())
         .await
         .expect("server stops");
