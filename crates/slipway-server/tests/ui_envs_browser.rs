@@ -1,6 +1,6 @@
 //! "See the release appear in the environment's timeline", in real
 //! headless Chromium (chromedriver, W3C WebDriver on 127.0.0.1): sign in
-//! through the login form, open the staging timeline (empty), run the
+//! through the login form (from the production timeline, empty), run the
 //! pipeline that builds the demo service and deploys it, and watch the
 //! release with its digest and approval appear; then the release's page and
 //! the environment's topology. Screenshots go to
