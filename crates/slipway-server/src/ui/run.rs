@@ -410,7 +410,7 @@ fn header_html(out: &mut String, run: &Run, project: &str, may_operate: bool, vi
     let _ = write!(
         out,
         "<h1>{project} <span class=\"num\">#{number}</span> {badge}</h1><dl class=\"facts\">\
-         <dt>Project</dt><dd><a href=\"/projects/{project}\">{project}</a></dd>\
+         <dt>Project</dt><dd><a href=\"/projects/{project_path}\">{project}</a></dd>\
          <dt>Status</dt><dd id=\"run-status\">{status}</dd>\
          <dt>Trigger</dt><dd>{trigger}{by}</dd>\
          <dt>Branch</dt><dd>{branch}</dd>\
@@ -418,6 +418,7 @@ fn header_html(out: &mut String, run: &Run, project: &str, may_operate: bool, vi
          <dt>Started</dt><dd>{started}</dd>\
          <dt>Duration</dt><dd>{duration}</dd></dl>",
         project = escape(project),
+        project_path = percent(project),
         number = run.number,
         badge = status_badge(run.status.as_str()),
         status = escape(run.status.as_str()),
