@@ -4,220 +4,17 @@
 //! approve button (and 403 when posting anyway). Screenshots of each page
 //! go to `target/tmp/ui-screenshots/`.
 
+mod browser;
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use browser::Browser;
 use serde_json::{Value, json};
 
-/// A chromedriver process and one browser session.
-struct Browser {
-    driver: Child,
-    base: String,
-    session: String,
-    client: reqwest::Client,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        for tool in ["/usr/bin/chromedriver", "/usr/bin/chromium"] {
-            assert!(
-                Path::new(tool).exists(),
-                "{tool} is missing: run scripts/test, which installs chromium and chromium-driver"
-            );
-        }
-        let port = free_port();
-        let driver = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = client.get(format!("{base}/status")).send().await;
-            if let Ok(response) = ready
-                && let Ok(status) = response.json::<Value>().await
-                && status["value"]["ready"] == true
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,1000"]
-            }
-        }}});
-        let created: Value = client
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .expect("new session")
-            .json()
-            .await
-            .expect("session json");
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {created}"))
-            .to_string();
-        Browser {
-            driver,
-            base,
-            session,
-            client,
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.client.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request
-            .send()
-            .await
-            .expect("webdriver")
-            .json()
-            .await
-            .expect("webdriver json");
-        answer["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
-    }
-
-    /// The first element matching `css`, if any.
-    async fn find(&self, css: &str) -> Option<String> {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({ "using": "css selector", "value": css })),
-            )
-            .await;
-        found["element-6066-11e4-a52e-4f735466cecf"]
-            .as_str()
-            .map(str::to_string)
-    }
-
-    async fn click(&self, element: &str) {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    async fn type_into(&self, element: &str, text: &str) {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
-    }
-
-    async fn script(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-        .await
-    }
-
-    async fn page_text(&self) -> String {
-        self.script("return document.body ? document.body.innerText : '';")
-            .await
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
-
-    /// Waits until `check` holds for the page's text.
-    async fn wait_text(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = self.page_text().await;
-            if check(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited in vain for {what}; page:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let data = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = decode_base64(data.as_str().unwrap_or(""));
-        assert!(
-            png.starts_with(b"\x89PNG"),
-            "the screenshot of {name} is not a PNG"
-        );
-        let dir = screenshots();
-        std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
-    }
-
-    async fn quit(mut self) {
-        let _ = self
-            .client
-            .delete(format!("{}/session/{}", self.base, self.session))
-            .send()
-            .await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-fn screenshots() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots")
-}
-
-fn decode_base64(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for c in text.bytes().filter_map(value) {
-        buffer = (buffer << 6) | u32::from(c);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
+/// Runs `code` in the page; what it returns.
+async fn script(browser: &Browser, code: &str) -> Value {
+    browser.execute(code, json!([])).await
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -237,16 +34,7 @@ async fn set_password(server: &common::TestServer, name: &str) {
 
 /// Signs `browser` in as `name` through the login form.
 async fn sign_in(browser: &Browser, server: &common::TestServer, name: &str) {
-    browser.goto(&format!("{}/login", server.url)).await;
-    let username = browser.find("#username").await.expect("username field");
-    browser.type_into(&username, name).await;
-    let password = browser.find("#password").await.expect("password field");
-    browser.type_into(&password, PASSWORD).await;
-    let submit = browser
-        .find("form[action='/login'] button[type=submit]")
-        .await
-        .expect("sign-in button");
-    browser.click(&submit).await;
+    browser.login(server, name, PASSWORD).await;
     browser
         .wait_text("the signed-in page", |t| {
             t.contains(&format!("Signed in as {name}"))
@@ -319,9 +107,11 @@ async fn log_lines_arrive_live_in_the_browser() {
     // From the run page to the step's log, by its link.
     // (The page refreshes itself while the run goes on: follow the link's
     // address rather than clicking an element that may be replaced.)
-    let href = browser
-        .script("var a = document.querySelector('a.log-link'); return a ? a.href : null;")
-        .await;
+    let href = script(
+        &browser,
+        "var a = document.querySelector('a.log-link'); return a ? a.href : null;",
+    )
+    .await;
     let href = href.as_str().expect("a log link");
     assert!(
         href.ends_with(&format!("/runs/{run}/jobs/{job}/steps/0/log?at=last")),
@@ -332,19 +122,21 @@ async fn log_lines_arrive_live_in_the_browser() {
         .wait_text("a first line", |t| t.contains("tick 1"))
         .await;
     // The page was loaded once: later lines come over SSE while the step runs.
-    let loaded_at = browser.script("return performance.timeOrigin;").await;
+    let loaded_at = script(&browser, "return performance.timeOrigin;").await;
     let text = browser
         .wait_text("a later line while running", |t| t.contains("tick 4"))
         .await;
     assert_eq!(
-        browser.script("return performance.timeOrigin;").await,
+        script(&browser, "return performance.timeOrigin;").await,
         loaded_at
     );
     assert!(!text.contains("The step has finished."), "{text}");
     assert_eq!(run_status(&server, run).await, "running", "{text}");
-    let colour = browser
-        .script("var s = document.querySelector('#L4 .a-f2'); return s ? s.textContent : null;")
-        .await;
+    let colour = script(
+        &browser,
+        "var s = document.querySelector('#L4 .a-f2'); return s ? s.textContent : null;",
+    )
+    .await;
     assert_eq!(colour, "tick 4");
     browser.screenshot("log-live").await;
     let text = browser
@@ -446,8 +238,7 @@ async fn approving_a_gated_job_in_the_browser() {
         .await;
     assert!(browser.find("button[value=approve]").await.is_none());
     browser.screenshot("approval-as-viewer").await;
-    let status = browser
-        .script(&format!(
+    let status = script(&browser, &format!(
             "var x = new XMLHttpRequest(); x.open('POST', '/runs/{run}/jobs/sign-off/approvals', false);\
              x.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded');\
              var csrf = document.querySelector('input[name=csrf]');\
