@@ -24,7 +24,9 @@ pub struct ComparedEvidence {
     pub canary_query: Query,
     pub baseline_query: Query,
     /// NaN is stored as `null` (JSON has no NaN).
+    #[serde(deserialize_with = "crate::nan::vec")]
     pub canary_samples: Vec<f64>,
+    #[serde(deserialize_with = "crate::nan::vec")]
     pub baseline_samples: Vec<f64>,
     /// Why the samples could not be fetched, when they could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]

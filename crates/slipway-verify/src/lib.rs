@@ -29,6 +29,7 @@
 pub mod compare;
 pub mod config;
 pub mod duration;
+mod nan;
 mod phase;
 pub mod provider;
 mod render;

@@ -19,8 +19,8 @@ use crate::config::ProviderConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum MetricValue {
-    Scalar(f64),
-    Vector(Vec<f64>),
+    Scalar(#[serde(deserialize_with = "crate::nan::number")] f64),
+    Vector(#[serde(deserialize_with = "crate::nan::vec")] Vec<f64>),
 }
 
 impl MetricValue {
