@@ -20,52 +20,17 @@ const DAY_MS: u64 = 86_400_000;
 pub struct Shown<'a> {
     pub release: &'a Release,
     pub record: Option<DeploymentRecord>,
-    /// Samples stored as `null` (NaN) left out so the record could be read.
-    pub nulls_left_out: usize,
     /// Who started the run that released it, when known.
     pub who: Option<String>,
 }
 
 impl<'a> Shown<'a> {
     pub fn of(release: &'a Release) -> Shown<'a> {
-        if let Ok(record) = serde_json::from_value(release.record.clone()) {
-            return Shown {
-                release,
-                record: Some(record),
-                nulls_left_out: 0,
-                who: None,
-            };
-        }
-        // slipway-verify writes a NaN sample as `null` (JSON has no NaN) but
-        // reads only numbers back: without those the evidence still reads.
-        let mut value = release.record.clone();
-        let nulls_left_out = drop_null_numbers(&mut value);
         Shown {
             release,
-            record: serde_json::from_value(value).ok(),
-            nulls_left_out,
+            record: serde_json::from_value(release.record.clone()).ok(),
             who: None,
         }
-    }
-}
-
-/// Removes `null` from every array of numbers and nulls (with at least one
-/// null) inside `value`; returns how many were removed.
-fn drop_null_numbers(value: &mut serde_json::Value) -> usize {
-    use serde_json::Value;
-    match value {
-        Value::Array(items) => {
-            let numbers = items.iter().all(|v| v.is_number() || v.is_null());
-            if numbers && items.iter().any(Value::is_null) {
-                let before = items.len();
-                items.retain(|v| !v.is_null());
-                before - items.len()
-            } else {
-                items.iter_mut().map(drop_null_numbers).sum()
-            }
-        }
-        Value::Object(map) => map.values_mut().map(drop_null_numbers).sum(),
-        _ => 0,
     }
 }
 
@@ -546,13 +511,6 @@ pub fn release_html(out: &mut String, project: &str, shown: &Shown<'_>) {
     }
     approvals_html(out, record);
     out.push_str("<h2>Verification evidence</h2>");
-    if shown.nulls_left_out > 0 {
-        let _ = write!(
-            out,
-            "<p class=\"note\">{} samples or measurements that were not numbers (stored as null) are left out below.</p>",
-            shown.nulls_left_out
-        );
-    }
     if record.verifications.is_empty() {
         out.push_str("<p>No verification steps.</p>");
     }
@@ -838,8 +796,9 @@ mod tests {
             "hotfix &lt;script&gt;",
             "Verification 1: <span class=\"badge s-bad\">Failed</span>",
             "error_rate: baseline against canary",
-            "baseline: 2 values, smallest 0, median 5.000e-4, largest 0.001; canary: 3 values",
-            "2 samples or measurements that were not numbers (stored as null) are left out",
+            // NaN samples are stored as null and read back as NaN: counted, not drawn.
+            "baseline: 3 values, smallest 0, median 5.000e-4, largest 0.001, 1 not numbers (left out); canary: 3 values",
+            "<td>0.002, NaN</td>",
             "canary{role=&quot;canary&quot;}",
             "measurements over time",
             "result &lt; 0.01",
