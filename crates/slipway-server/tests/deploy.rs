@@ -4,32 +4,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
-
-fn demo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("slipway-demo"))
-        .unwrap_or_default();
-    assert!(
-        path.is_file(),
-        "the slipway-demo binary is missing at {}: run scripts/test (it builds the whole workspace first), or `cargo build -p slipway-demo`",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
 
 async fn version(port: u16) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,40 +24,11 @@ async fn version(port: u16) -> Option<String> {
         .and_then(|(_, body)| body.lines().next().map(str::to_string))
 }
 
-/// Stops what the deployment left running (local targets are detached).
-fn stop_targets(state: &std::path::Path) {
-    let Ok(text) = std::fs::read_to_string(state) else {
-        return;
-    };
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return;
-    };
-    if let Some(targets) = value["targets"].as_object() {
-        for target in targets.values() {
-            if let Some(pid) = target["process"]["pid"].as_i64() {
-                // SAFETY: kill(2) of the process group the deployment started.
-                unsafe {
-                    libc::kill(-(pid as i32), libc::SIGKILL);
-                }
-            }
-        }
-    }
-}
-
-/// Stops the targets when the test ends, passed or not.
-struct StopOnDrop(PathBuf);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        stop_targets(&self.0);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_job_runs_on_the_builtin_agent_and_shows_in_the_api() {
     let server = common::start(true).await;
     let work = tempfile::tempdir().expect("tempdir");
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = (common::free_port(), common::free_port());
     let pipeline = format!(
         r#"on: {{ manual: {{}} }}
 jobs:
@@ -97,7 +45,7 @@ jobs:
       strategy:
         rolling: {{ batch: 1 }}
 "#,
-        demo = demo_binary().display()
+        demo = common::demo_binary().display()
     );
     let environment = format!(
         r#"targets:
@@ -128,7 +76,7 @@ service:
         .data
         .path()
         .join("agent/environments/shop/local/state.json");
-    let _stop = StopOnDrop(state_file.clone());
+    let _stop = common::StopTargets(vec![state_file.clone()]);
     let (status, run) = server.post("/projects/shop/runs", json!({})).await;
     assert_eq!(status, 201, "{run}");
     let detail = server.wait_run(run["id"].as_i64().expect("id")).await;

@@ -7,57 +7,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-
-fn demo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("slipway-demo"))
-        .unwrap_or_default();
-    assert!(
-        path.is_file(),
-        "the slipway-demo binary is missing at {}: run scripts/test (it builds the whole workspace first), or `cargo build -p slipway-demo`",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
-/// Kills what the deployments left running (local targets are detached)
-/// when the test ends, passed or not.
-struct StopOnDrop(Vec<PathBuf>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        for state in &self.0 {
-            let Ok(text) = std::fs::read_to_string(state) else {
-                continue;
-            };
-            let Ok(value) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            for target in value["targets"].as_object().into_iter().flatten() {
-                if let Some(pid) = target.1["process"]["pid"].as_i64() {
-                    // SAFETY: kill(2) of the process group the deployment started.
-                    unsafe {
-                        libc::kill(-(pid as i32), libc::SIGKILL);
-                    }
-                }
-            }
-        }
-    }
-}
 
 fn environment(port: u16, requires: &str) -> String {
     format!(
@@ -137,36 +90,20 @@ async fn audit_actions(server: &common::TestServer) -> Vec<(String, String, Valu
 }
 
 /// Approves the run's `sign-off` gate as soon as it is open.
-async fn approve(server: &common::TestServer, run: i64) {
-    let votes = format!("/runs/{run}/jobs/sign-off/approvals");
-    for _ in 0..600 {
-        let (status, answer) = server
-            .post(&votes, json!({ "approve": true, "comment": "ship it" }))
-            .await;
-        if status == 200 {
-            assert_eq!(answer["state"], "approved", "{answer}");
-            return;
-        }
-        let (_, detail) = server.get(&format!("/runs/{run}")).await;
-        let status = detail["run"]["status"].as_str().unwrap_or_default();
-        assert!(
-            matches!(status, "queued" | "running"),
-            "the run ended before its gate: {detail}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the sign-off gate of run {run} did not open in 60 s");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releases_promotion_push_button_and_dora() {
     let server = common::start(true).await;
     let work = tempfile::tempdir().expect("tempdir");
-    let (staging_port, production_port, frozen_port) = (free_port(), free_port(), free_port());
+    let (staging_port, production_port, frozen_port) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
     let repo = common::repo(
         work.path(),
         &[
-            ("slipway.yml", &pipeline(&demo_binary())),
+            ("slipway.yml", &pipeline(&common::demo_binary())),
             (
                 ".slipway/environments/staging.yml",
                 &environment(staging_port, ""),
@@ -194,7 +131,7 @@ async fn releases_promotion_push_button_and_dora() {
                 .join(format!("agent/environments/shop/{env}/state.json"))
         })
         .to_vec();
-    let _stop = StopOnDrop(states);
+    let _stop = common::StopTargets(states);
 
     // Nothing released yet: a push-button release has no digest to take.
     let (status, refused) = server
@@ -209,7 +146,8 @@ async fn releases_promotion_push_button_and_dora() {
     let (status, run) = server.post("/projects/shop/runs", json!({})).await;
     assert_eq!(status, 201, "{run}");
     let run_id = run["id"].as_i64().expect("id");
-    approve(&server, run_id).await;
+    let vote = common::approve_when_open(&server, run_id, "sign-off", "ship it").await;
+    assert_eq!(vote["state"], "approved", "{vote}");
     let detail = server.wait_run(run_id).await;
     let lines = common::read_logs(&server, run_id, "").await;
     assert_eq!(detail["run"]["status"], "succeeded", "{detail}\n{lines:?}");

@@ -9,62 +9,16 @@
 mod browser;
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use browser::Browser;
 
 /// An approval comment no page may interpret as markup.
 const HOSTILE: &str = "<script>alert(\"pwned\")</script> ship it & go";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn demo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("slipway-demo"))
-        .unwrap_or_default();
-    assert!(
-        path.is_file(),
-        "the slipway-demo binary is missing at {}: run scripts/test (it builds the whole workspace first), or `cargo build -p slipway-demo`",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
-/// Kills what the deployments left running (local targets are detached).
-struct StopOnDrop(Vec<PathBuf>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        for state in &self.0 {
-            let Ok(text) = std::fs::read_to_string(state) else {
-                continue;
-            };
-            let Ok(value) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            for target in value["targets"].as_object().into_iter().flatten() {
-                if let Some(pid) = target.1["process"]["pid"].as_i64() {
-                    // SAFETY: kill(2) of the process group the deployment started.
-                    unsafe {
-                        libc::kill(-(pid as i32), libc::SIGKILL);
-                    }
-                }
-            }
-        }
-    }
-}
 
 fn environment(port: u16) -> String {
     format!(
@@ -111,24 +65,6 @@ jobs:
     )
 }
 
-async fn approve(server: &common::TestServer, run: i64) {
-    let votes = format!("/runs/{run}/jobs/sign-off/approvals");
-    for _ in 0..600 {
-        let (status, answer) = server
-            .post(&votes, json!({ "approve": true, "comment": HOSTILE }))
-            .await;
-        if status == 200 {
-            return;
-        }
-        assert!(
-            status == 409 || status == 404,
-            "voting answered {status}: {answer}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the sign-off gate of run {run} did not open in 60 s");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn see_the_release_appear_in_the_environments_timeline() {
     let browser = Browser::start().await;
@@ -137,19 +73,19 @@ async fn see_the_release_appear_in_the_environments_timeline() {
     let repo = common::repo(
         work.path(),
         &[
-            ("slipway.yml", &pipeline(&demo_binary())),
+            ("slipway.yml", &pipeline(&common::demo_binary())),
             (
                 ".slipway/environments/staging.yml",
-                &environment(free_port()),
+                &environment(common::free_port()),
             ),
             (
                 ".slipway/environments/production.yml",
-                &environment(free_port()),
+                &environment(common::free_port()),
             ),
         ],
     );
     common::project(&server, "shop", &repo).await;
-    let _stop = StopOnDrop(
+    let _stop = common::StopTargets(
         ["staging", "production"]
             .map(|env| {
                 server
@@ -196,7 +132,7 @@ async fn see_the_release_appear_in_the_environments_timeline() {
     let (status, run) = server.post("/projects/shop/runs", json!({})).await;
     assert_eq!(status, 201, "{run}");
     let run_id = run["id"].as_i64().expect("id");
-    approve(&server, run_id).await;
+    common::approve_when_open(&server, run_id, "sign-off", HOSTILE).await;
     let detail = server.wait_run(run_id).await;
     assert_eq!(detail["run"]["status"], "succeeded", "{detail}");
     let (_, listed) = server.get("/projects/shop/releases?env=production").await;

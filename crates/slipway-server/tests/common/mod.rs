@@ -232,3 +232,82 @@ pub async fn read_logs(server: &TestServer, run: i64, query: &str) -> Vec<Value>
     }
     lines
 }
+
+/// `target/debug/slipway-demo`, beside the test binary's directory.
+pub fn demo_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let path = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("slipway-demo"))
+        .unwrap_or_default();
+    assert!(
+        path.is_file(),
+        "the slipway-demo binary is missing at {}: run scripts/test (it builds the whole workspace first), or `cargo build -p slipway-demo`",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// Kills, when the test ends (passed or not), what deployments left running:
+/// local targets are detached, each in its own process group, recorded in
+/// the environments' `state.json` files given.
+pub struct StopTargets(pub Vec<PathBuf>);
+
+impl Drop for StopTargets {
+    fn drop(&mut self) {
+        for state in &self.0 {
+            let Ok(text) = std::fs::read_to_string(state) else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            for target in value["targets"].as_object().into_iter().flatten() {
+                if let Some(pid) = target.1["process"]["pid"].as_i64() {
+                    // SAFETY: kill(2) of the process group the deployment started.
+                    unsafe {
+                        libc::kill(-(pid as i32), libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Approves `job`'s gate of `run` as the admin with `comment`, once the
+/// gate opens (voting answers 404/409 until the job waits); the vote's
+/// answer. Fails when the run ends first or the gate never opens in 60 s.
+pub async fn approve_when_open(server: &TestServer, run: i64, job: &str, comment: &str) -> Value {
+    let votes = format!("/runs/{run}/jobs/{job}/approvals");
+    for _ in 0..600 {
+        let (status, answer) = server
+            .post(
+                &votes,
+                serde_json::json!({ "approve": true, "comment": comment }),
+            )
+            .await;
+        if status == 200 {
+            return answer;
+        }
+        assert!(
+            status == 409 || status == 404,
+            "voting answered {status}: {answer}"
+        );
+        let (_, detail) = server.get(&format!("/runs/{run}")).await;
+        let state = detail["run"]["status"].as_str().unwrap_or_default();
+        assert!(
+            matches!(state, "queued" | "running"),
+            "the run ended before its gate: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the {job} gate of run {run} did not open in 60 s");
+}
