@@ -86,12 +86,7 @@ fn caller(viewer: &Viewer) -> Caller {
 
 /// An API refusal as an HTML page with the same status.
 fn error_page(viewer: &Viewer, error: ApiError) -> Response {
-    let body = format!(
-        "<h1>{}</h1><p role=\"alert\">{}</p>",
-        escape(error.status.canonical_reason().unwrap_or("Error")),
-        escape(&error.message)
-    );
-    (error.status, page("Error", Some(viewer), body)).into_response()
+    crate::ui::layout::error_page(Some(viewer), error)
 }
 
 fn respond(viewer: &Viewer, result: Result<(String, String), ApiError>) -> Response {
