@@ -196,7 +196,7 @@ async fn execute<S: Store>(
     };
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        crate::wait_for_signal().await;
         eprintln!(
             "slipway: cancelling: stopping every step (Ctrl-C again does not skip the clean-up)"
         );
@@ -217,20 +217,6 @@ async fn execute<S: Store>(
             eprintln!("error: {error}");
             Exit::Failure
         }
-    }
-}
-
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }
 

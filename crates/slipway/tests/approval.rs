@@ -155,11 +155,19 @@ fn approve_takes_only_all() {
 }
 
 /// Runs `slipway ARGS` on a pseudo-terminal (util-linux `script`), typing
-/// `typed`.
+/// `typed`. `exec`, because `script` starts the command through `$SHELL`
+/// (dash when unset, as under CI), which would otherwise stay in the
+/// terminal's process group, die of a typed Ctrl-C and report 130.
 fn on_a_terminal(project: &Project, args: &str, typed: &str) -> Run {
     let binary = env!("CARGO_BIN_EXE_slipway");
     let mut child = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &format!("'{binary}' {args}"), "/dev/null"])
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("exec '{binary}' {args}"),
+            "/dev/null",
+        ])
         .current_dir(project.path())
         .env("NO_COLOR", "1")
         .env("USER", "tester")
@@ -206,7 +214,13 @@ fn ctrl_c_at_the_question_cancels_the_gate_and_the_run() {
     let project = Project::new(PIPELINE);
     let binary = env!("CARGO_BIN_EXE_slipway");
     let mut child = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &format!("'{binary}' run"), "/dev/null"])
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("exec '{binary}' run"),
+            "/dev/null",
+        ])
         .current_dir(project.path())
         .env("NO_COLOR", "1")
         .env("USER", "tester")
