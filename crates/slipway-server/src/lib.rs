@@ -126,6 +126,7 @@ impl Server {
             objects,
             agents: Arc::new(Mutex::new(HashMap::new())),
             closing: closing_rx.clone(),
+            logins: Arc::default(),
         };
         // Runs resume before the API opens, so that every job an agent
         // reports on has its driver again.
@@ -257,6 +258,18 @@ fn spawn_loops(state: &AppState, hooks: Arc<Hooks>, closing: watch::Receiver<boo
                 .logs
                 .prune(config.log_max_age, config.log_max_bytes)
                 .await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                _ = stop.wait_for(|c| *c) => return,
+            }
+        }
+    });
+    let sessions = state.clone();
+    let mut stop = closing.clone();
+    tokio::spawn(async move {
+        // Expired and logged-out web sessions (each sign-in sweeps too).
+        loop {
+            ui::auth::sweep_sessions(&sessions).await;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
                 _ = stop.wait_for(|c| *c) => return,

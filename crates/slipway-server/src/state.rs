@@ -31,6 +31,8 @@ pub struct AppState {
     /// Turns true when the server begins to shut down: no job is handed out
     /// any more.
     pub closing: watch::Receiver<bool>,
+    /// Wrong passwords per username at the login form.
+    pub logins: Arc<crate::ui::throttle::LoginThrottle>,
 }
 
 impl AppState {

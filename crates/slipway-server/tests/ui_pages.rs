@@ -2,7 +2,8 @@
 //! plain HTTP (the browser tests are in ui_browser.rs): the cookie's flags,
 //! wrong passwords, the cookie never authorizing a change without the CSRF
 //! token (forms and the JSON API alike), a viewer seeing no trigger form
-//! and refused when posting anyway, logout, and no secret in any page.
+//! and refused when posting anyway, logout, no secret in any page, and
+//! wrong passwords locking a name (sign-ins audited).
 
 mod common;
 
@@ -469,5 +470,109 @@ async fn runs_list_filters_pages_and_shows_no_secret() {
         }
     }
     assert!(set_cookie.contains(session));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_lock_the_name_and_sign_ins_are_audited() {
+    let (server, _work) = setup().await;
+    let (status, _) = server.post("/users", json!({ "name": "dora" })).await;
+    assert_eq!(status, 201);
+    let response = server
+        .client
+        .put(server.api("/users/dora/password"))
+        .bearer_auth(&server.token)
+        .json(&json!({ "password": "doras password" }))
+        .send()
+        .await
+        .expect("password");
+    assert_eq!(response.status().as_u16(), 204);
+    let attempt = |user: &'static str, password: String| {
+        let url = format!("{}/login", server.url);
+        async move {
+            client()
+                .post(url)
+                .form(&[("username", user), ("password", password.as_str())])
+                .send()
+                .await
+                .expect("login")
+        }
+    };
+
+    // Five wrong passwords are answered as wrong; then the name is locked
+    // and even the right password is refused, saying for how long.
+    for n in 1..=5 {
+        let response = attempt("admin", format!("guess {n}")).await;
+        assert_eq!(response.status().as_u16(), 401, "guess {n}");
+    }
+    let response = attempt("admin", admin_password(&server)).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().get(SET_COOKIE).is_none());
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=30).contains(&wait), "{wait}");
+    let html = response.text().await.expect("text");
+    assert!(
+        html.contains("Too many wrong passwords for this username: sign-in is locked for"),
+        "{html}"
+    );
+    // Another name is not locked, and the API's tokens still work.
+    let (cookie, _) = login(&server, "dora", "doras password").await;
+    assert_eq!(server.get("/projects").await.0, 200);
+
+    let (_, html) = page(&server, &cookie, "/").await;
+    let response = client()
+        .post(format!("{}/logout", server.url))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf_of(&html).as_str())])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(response.status().as_u16(), 303);
+
+    let (status, audit) = server.get("/audit?limit=1000").await;
+    assert_eq!(status, 200);
+    let entries: Vec<(String, String, String)> = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().expect("actor").to_string(),
+                e["action"].as_str().expect("action").to_string(),
+                e["target"].as_str().expect("target").to_string(),
+            )
+        })
+        .filter(|(_, action, _)| action.starts_with("user.log"))
+        .collect();
+    let expect = |actor: &str, action: &str, target: &str| {
+        (actor.to_string(), action.to_string(), target.to_string())
+    };
+    assert_eq!(
+        entries,
+        vec![
+            expect("anonymous", "user.login_locked", "user:admin"),
+            expect("dora", "user.login", "user:dora"),
+            expect("dora", "user.logout", "user:dora"),
+        ]
+    );
+    let locked = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["action"] == "user.login_locked")
+        .expect("the lock");
+    assert_eq!(locked["details"]["failures"], 5);
+    let text = audit.to_string();
+    for secret in [
+        "guess 5",
+        "doras password",
+        admin_password(&server).as_str(),
+    ] {
+        assert!(!text.contains(secret), "{secret} in the audit log");
+    }
     server.stop().await;
 }

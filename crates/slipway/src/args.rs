@@ -50,6 +50,9 @@ pub enum Command {
     /// Create API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Users of the server: add them, set their web UI passwords.
+    #[command(subcommand)]
+    User(UserCommand),
     /// The server's audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -368,6 +371,32 @@ pub struct AuditVerifyArgs {
 pub enum TokenCommand {
     /// Create a token and print it (once: the server keeps only its hash).
     Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (server administrators); prints their first API token.
+    Add(UserAddArgs),
+    /// Set a user's web UI password, read from standard input (typed
+    /// without echo at a terminal). Administrators set anyone's.
+    Password(UserPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    pub name: String,
+    /// A server administrator, who may do everything.
+    #[arg(long)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UserPasswordArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

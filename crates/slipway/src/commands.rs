@@ -1,8 +1,6 @@
 //! The commands over the API: `project`, `secret`, `trigger`, `runs`,
 //! `cancel`, `retry`, `token` (`logs` is in [`crate::logs`]).
 
-use std::io::Read;
-
 use reqwest::Method;
 use serde_json::{Map, Value};
 use slipway_api::{
@@ -17,6 +15,7 @@ use crate::args::{
 };
 use crate::client::{ApiError, Client, Connection, segment};
 use crate::output::{self, duration, now_ms};
+use crate::stdin_value;
 
 /// Resolves the connection and makes a client, or says why not.
 pub fn connect(args: &ApiArgs) -> Result<Client, Exit> {
@@ -129,7 +128,11 @@ pub async fn secret_set(args: SecretSetArgs) -> Exit {
         eprintln!("error: a secret needs a name");
         return Exit::Usage;
     }
-    let value = match read_secret(&args.name) {
+    let example = format!(
+        "printf %s \"$VALUE\" | slipway secret set PROJECT {}",
+        args.name
+    );
+    let value = match stdin_value::read(&format!("value of {}", args.name), &example) {
         Ok(value) => value,
         Err(message) => {
             eprintln!("error: {message}");
@@ -157,81 +160,6 @@ pub async fn secret_set(args: SecretSetArgs) -> Exit {
             Exit::Success
         }
         Err(error) => fail(&error),
-    }
-}
-
-/// The value from standard input, without its trailing newline; typed
-/// without echo when standard input is a terminal.
-fn read_secret(name: &str) -> Result<String, String> {
-    const LIMIT: u64 = 1 << 20;
-    let stdin = std::io::stdin();
-    let terminal = std::io::IsTerminal::is_terminal(&stdin);
-    let mut bytes = Vec::new();
-    if terminal {
-        eprint!("value of {name} (not shown; Enter ends it): ");
-        let _echo = EchoOff::new();
-        let mut line = String::new();
-        stdin
-            .read_line(&mut line)
-            .map_err(|e| format!("cannot read the value: {e}"))?;
-        eprintln!();
-        bytes = line.into_bytes();
-    } else {
-        stdin
-            .lock()
-            .take(LIMIT + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read the value from standard input: {e}"))?;
-        if bytes.len() as u64 > LIMIT {
-            return Err(format!("the value is longer than {LIMIT} bytes"));
-        }
-    }
-    let mut value =
-        String::from_utf8(bytes).map_err(|_| "the value is not UTF-8 text".to_string())?;
-    if value.ends_with('\n') {
-        value.pop();
-        if value.ends_with('\r') {
-            value.pop();
-        }
-    }
-    if value.is_empty() {
-        return Err(format!(
-            "the value of {name} is empty: pipe it in, e.g. `printf %s \"$VALUE\" | slipway secret set PROJECT {name}`"
-        ));
-    }
-    Ok(value)
-}
-
-/// Turns the terminal's echo off while alive.
-struct EchoOff(Option<libc::termios>);
-
-impl EchoOff {
-    fn new() -> EchoOff {
-        // SAFETY: tcgetattr/tcsetattr on fd 0 with a zeroed, then filled,
-        // termios; failures leave the terminal as it was.
-        unsafe {
-            let mut saved: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut saved) != 0 {
-                return EchoOff(None);
-            }
-            let mut quiet = saved;
-            quiet.c_lflag &= !libc::ECHO;
-            if libc::tcsetattr(0, libc::TCSANOW, &quiet) != 0 {
-                return EchoOff(None);
-            }
-            EchoOff(Some(saved))
-        }
-    }
-}
-
-impl Drop for EchoOff {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.0 {
-            // SAFETY: restores the attributes read in `new`.
-            unsafe {
-                libc::tcsetattr(0, libc::TCSANOW, saved);
-            }
-        }
     }
 }
 

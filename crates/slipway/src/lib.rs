@@ -35,8 +35,10 @@ mod release;
 mod run;
 pub mod server_config;
 pub mod sse;
+mod stdin_value;
 mod terminal;
 mod up;
+mod users;
 
 use std::process::ExitCode;
 
@@ -98,6 +100,8 @@ pub fn main() -> ExitCode {
         Command::Cancel(args) => block_on(commands::cancel(args)),
         Command::Retry(args) => block_on(commands::retry(args)),
         Command::Token(args::TokenCommand::Create(args)) => block_on(commands::token_create(args)),
+        Command::User(args::UserCommand::Add(args)) => block_on(users::add(args)),
+        Command::User(args::UserCommand::Password(args)) => block_on(users::password(args)),
         Command::Audit(args::AuditCommand::Verify(args)) => block_on(commands::audit_verify(args)),
         Command::Env(args::EnvCommand::Show(args)) => env::show(args),
         Command::Env(args::EnvCommand::List(args)) => env::list(args),

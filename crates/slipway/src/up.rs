@@ -105,7 +105,7 @@ async fn serve_async(config: ServerConfig, example: bool) -> Exit {
     ));
     if let Some(password) = &password {
         output::line(format_args!(
-            "web UI: {url}/ — sign in as admin with password {password}\n  (stored in {}; change it with `PUT /api/v1/users/admin/password`)",
+            "web UI: {url}/ — sign in as admin with password {password}\n  (stored in {}; change it with `slipway user password admin`)",
             data_dir.join("admin-password").display()
         ));
     }

@@ -129,18 +129,41 @@ impl Drop for Daemon {
 
 /// GET /healthz answered 200.
 fn healthy(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let request =
         format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
+    http(port, &request).is_some_and(|answer| answer.starts_with("HTTP/1.1 200"))
+}
+
+/// The whole answer to one raw HTTP/1.1 request (`Connection: close`).
+fn http(port: u16, request: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    stream.write_all(request.as_bytes()).ok()?;
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.1 200")
+    Some(answer)
+}
+
+/// The web UI's sign-in form posted; the answer's status line and headers.
+fn sign_in(served: &Served, user: &str, password: &str) -> String {
+    let port: u16 = served
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let body = format!("username={user}&password={}", password.replace(' ', "+"));
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = http(port, &request).expect("the server answers");
+    answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn wait_healthy(port: u16, daemon: &mut Daemon) {
@@ -425,6 +448,54 @@ fn projects_secrets_triggers_and_errors_over_the_api() {
         assert!(!ran.stdout.contains(&served.token) && !ran.stderr.contains(&served.token));
     }
     drop(served);
+}
+
+#[test]
+fn users_are_added_and_their_passwords_set_for_the_web_ui() {
+    let served = Served::start();
+    let added = served.run(&["user", "add", "dana"]).expect(0);
+    assert!(added.stdout.trim().starts_with("slw_"), "{}", added.stdout);
+    assert!(
+        added.stderr.contains("slipway user password dana"),
+        "{}",
+        added.stderr
+    );
+    let again = served.run(&["user", "add", "dana"]);
+    assert_ne!(again.code, Some(0), "{}", again.stdout);
+
+    // No password yet: signing in fails.
+    assert!(sign_in(&served, "dana", "danas password").starts_with("HTTP/1.1 401"));
+    let empty = served
+        .run_with_input(&["user", "password", "dana"], "\n")
+        .expect(2);
+    assert!(
+        empty.stderr.contains("the new password of dana is empty"),
+        "{}",
+        empty.stderr
+    );
+    // Refusals by the server are the caller's errors: exit 2.
+    let short = served.run_with_input(&["user", "password", "dana"], "short\n");
+    assert_eq!(short.code, Some(2), "{}", short.stderr);
+    assert!(
+        short.stderr.contains("at least 8 characters"),
+        "{}",
+        short.stderr
+    );
+    let unknown = served.run_with_input(&["user", "password", "nobody"], "long enough\n");
+    assert_eq!(unknown.code, Some(2), "{}", unknown.stderr);
+
+    let set = served
+        .run_with_input(&["user", "password", "dana"], "danas password\n")
+        .expect(0);
+    assert!(
+        set.stdout.contains("password of dana set"),
+        "{}",
+        set.stdout
+    );
+    assert!(!set.stdout.contains("danas password") && !set.stderr.contains("danas password"));
+    let answer = sign_in(&served, "dana", "danas password");
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    assert!(answer.contains("slipway_session=slw_"), "{answer}");
 }
 
 #[test]

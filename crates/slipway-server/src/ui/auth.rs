@@ -2,23 +2,28 @@
 //!
 //! `GET /login` shows the form, `POST /login` checks the password (argon2)
 //! and sets the session cookie (see [`super::session`]), `POST /logout`
-//! revokes the session. Every page handler takes a [`Viewer`]; every form
-//! that changes something carries [`csrf_field`] and its handler calls
-//! [`check_csrf`] before anything else.
+//! revokes the session. Wrong passwords lock a username for a while (see
+//! [`super::throttle`]); sign-ins, lock-outs and sign-outs are audited.
+//! Every page handler takes a [`Viewer`]; every form that changes
+//! something carries [`csrf_field`] and its handler calls [`check_csrf`]
+//! before anything else.
 
 use axum::Form;
 use axum::Router;
 use axum::extract::{FromRequestParts, Query, State};
-use axum::http::header::{LOCATION, SET_COOKIE};
+use std::time::{Duration, Instant};
+
+use axum::http::header::{LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use slipway_store::sql::{ClearToken, ServerStore, SqlError, TokenKind};
+use slipway_store::sql::{ClearToken, NewAuditEntry, ServerStore, SqlError, TokenKind};
 
 use super::layout::{escape, page};
 use super::session;
+use super::throttle::AfterFailure;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -160,7 +165,7 @@ fn login_form(next: &str, username: &str, error: Option<&str>) -> axum::response
              <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
              <p><button type=\"submit\">Sign in</button></p></form>\
              <p class=\"hint\">The first administrator's password is printed by <code>slipway up</code> at first start; \
-             an administrator sets anyone's with <code>PUT /api/v1/users/NAME/password</code>.</p>",
+             an administrator sets anyone's with <code>slipway user password NAME</code>.</p>",
             next = escape(next),
             user = escape(username),
         ),
@@ -178,6 +183,9 @@ struct LoginForm {
 
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let next = session::safe_next(form.next.as_deref()).to_string();
+    if let Some(wait) = state.logins.locked(&form.username, Instant::now()) {
+        return locked_out(&next, &form.username, wait);
+    }
     let (user, hash) = match state.store.user_with_password_hash(&form.username).await {
         Ok((user, hash)) => (Some(user), hash),
         Err(SqlError::NotFound { .. } | SqlError::Invalid { .. }) => (None, None),
@@ -191,7 +199,19 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
             .unwrap_or(false);
     let user = match user {
         Some(user) if matches => user,
-        _ => {
+        user => {
+            let after = state.logins.failed(&form.username, Instant::now());
+            if let (AfterFailure::Locked { failures, lock }, Some(user)) = (&after, &user) {
+                tracing::warn!(user = %user.name, failures, "sign-ins locked after wrong passwords");
+                append_audit(
+                    &state,
+                    "anonymous",
+                    "user.login_locked",
+                    &user.name,
+                    serde_json::json!({ "failures": failures, "locked_secs": lock.as_secs() }),
+                )
+                .await;
+            }
             return (
                 StatusCode::UNAUTHORIZED,
                 login_form(&next, &form.username, Some("Wrong username or password.")),
@@ -199,17 +219,73 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
                 .into_response();
         }
     };
+    state.logins.succeeded(&user.name);
+    sweep_sessions(&state).await;
     let expires = now_ms().saturating_add(session::SESSION_TTL_MS);
     match state.store.create_session(user.id, expires).await {
-        Ok((_, token)) => (
-            StatusCode::SEE_OTHER,
-            [
-                (LOCATION, next),
-                (SET_COOKIE, session::set_cookie(token.expose())),
-            ],
-        )
-            .into_response(),
+        Ok((session, token)) => {
+            append_audit(
+                &state,
+                &user.name,
+                "user.login",
+                &user.name,
+                serde_json::json!({ "session": session.id }),
+            )
+            .await;
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (LOCATION, next),
+                    (SET_COOKIE, session::set_cookie(token.expose())),
+                ],
+            )
+                .into_response()
+        }
         Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// 429: the name is locked after too many wrong passwords (see
+/// [`super::throttle`]); the password was not checked.
+fn locked_out(next: &str, username: &str, wait: Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let message = format!(
+        "Too many wrong passwords for this username: sign-in is locked for {secs} more second{}.",
+        if secs == 1 { "" } else { "s" }
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(RETRY_AFTER, secs.to_string())],
+        login_form(next, username, Some(&message)),
+    )
+        .into_response()
+}
+
+/// Deletes web sessions past their expiry or logged out: they can never
+/// authenticate again and would only fill the users' token lists.
+pub async fn sweep_sessions(state: &AppState) {
+    match state.store.delete_dead_sessions().await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::debug!(deleted, "dead web sessions deleted"),
+        Err(error) => tracing::warn!(%error, "could not delete dead web sessions"),
+    }
+}
+
+async fn append_audit(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    user: &str,
+    details: serde_json::Value,
+) {
+    let entry = NewAuditEntry {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        target: format!("user:{user}"),
+        details,
+    };
+    if let Err(error) = state.store.append_audit(entry).await {
+        tracing::error!(%error, action, "could not append to the audit log");
     }
 }
 
@@ -227,10 +303,18 @@ async fn logout(
     if let Err(error) = check_csrf(&viewer, &form.csrf) {
         return error.into_response();
     }
-    if viewer.caller.0.kind == TokenKind::Session
-        && let Err(error) = state.store.revoke_token(viewer.caller.0.id).await
-    {
-        return ApiError::from(error).into_response();
+    if viewer.caller.0.kind == TokenKind::Session {
+        if let Err(error) = state.store.revoke_token(viewer.caller.0.id).await {
+            return ApiError::from(error).into_response();
+        }
+        append_audit(
+            &state,
+            &viewer.user,
+            "user.logout",
+            &viewer.user,
+            serde_json::json!({ "session": viewer.caller.0.id }),
+        )
+        .await;
     }
     (
         StatusCode::SEE_OTHER,

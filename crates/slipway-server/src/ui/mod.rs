@@ -9,6 +9,7 @@
 //!
 //! - [`auth`]: login (username and password, argon2), the page viewer, CSRF, logout.
 //! - [`session`]: the session cookie, CSRF tokens, password hashing.
+//! - [`throttle`]: locks a username for a while after repeated wrong passwords.
 //! - [`layout`]: the page frame, HTML escaping.
 //! - [`pages`]: projects and their runs (filters, live updates), triggering.
 //! - [`run`]: one run: its DAG, jobs, steps, live logs, tests, artifacts, actions.
@@ -22,6 +23,7 @@ pub mod layout;
 pub mod pages;
 pub mod run;
 pub mod session;
+pub mod throttle;
 
 use axum::Router;
 

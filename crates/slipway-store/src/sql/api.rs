@@ -273,6 +273,9 @@ pub trait ServerStore: Send + Sync {
     ) -> impl Future<Output = Result<(User, Option<String>), SqlError>> + Send;
     /// Revokes a token; it no longer authenticates.
     fn revoke_token(&self, token_id: Id) -> impl Future<Output = Result<(), SqlError>> + Send;
+    /// Deletes web sessions past their expiry or revoked (logout); returns
+    /// how many. Other tokens are kept.
+    fn delete_dead_sessions(&self) -> impl Future<Output = Result<u64, SqlError>> + Send;
     /// A user's tokens (never their clear text).
     fn list_tokens(
         &self,
@@ -606,6 +609,9 @@ impl ServerStore for SqlStore {
     }
     async fn revoke_token(&self, token_id: Id) -> Result<(), SqlError> {
         auth::revoke_token(self, token_id).await
+    }
+    async fn delete_dead_sessions(&self) -> Result<u64, SqlError> {
+        auth::delete_dead_sessions(self).await
     }
     async fn list_tokens(&self, user_id: Id) -> Result<Vec<TokenInfo>, SqlError> {
         auth::list_tokens(self, user_id).await

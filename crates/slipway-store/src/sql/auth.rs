@@ -242,6 +242,25 @@ pub(crate) async fn revoke_token(store: &SqlStore, token_id: Id) -> Result<(), S
     Ok(())
 }
 
+/// Deletes web sessions that can never authenticate again: past their
+/// expiry or revoked at logout. Personal and agent tokens are kept
+/// (revoked ones too: they are the record of what was revoked).
+pub(crate) async fn delete_dead_sessions(store: &SqlStore) -> Result<u64, SqlError> {
+    let now = store.now();
+    let deleted = on_pool!(store, |pool| {
+        sqlx::query(
+            "DELETE FROM tokens WHERE kind = $1 \
+             AND (revoked_ms IS NOT NULL OR expires_ms <= $2)",
+        )
+        .bind(TokenKind::Session.as_str())
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(deleted)
+}
+
 pub(crate) async fn list_tokens(store: &SqlStore, user_id: Id) -> Result<Vec<TokenInfo>, SqlError> {
     let rows: Vec<TokenRow> = on_pool!(store, |pool| {
         sqlx::query_as(concat!(

@@ -16,6 +16,7 @@ macro_rules! sql_sessions_suite {
         $crate::sql_sessions_suite!(@tests $make;
             password_hash_round_trip,
             sessions_expire_and_revoke,
+            dead_sessions_are_deleted_and_other_tokens_kept,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {
@@ -95,4 +96,46 @@ pub async fn sessions_expire_and_revoke(f: &Fixture) {
         s.create_session(9999, 10_000).await.unwrap_err(),
         SqlError::NotFound { what: "user", .. }
     ));
+}
+
+pub async fn dead_sessions_are_deleted_and_other_tokens_kept(f: &Fixture) {
+    let s = &f.store;
+    let carol = s.create_user("carol", false).await.expect("user");
+    f.clock.store(1_000, Ordering::SeqCst);
+    let (expired, _) = s.create_session(carol.id, 2_000).await.expect("session");
+    let (logged_out, _) = s.create_session(carol.id, 50_000).await.expect("session");
+    let (live, live_clear) = s.create_session(carol.id, 50_000).await.expect("session");
+    let (personal, personal_clear) = s
+        .create_token(carol.id, "laptop", TokenKind::Personal)
+        .await
+        .expect("token");
+    let (revoked_personal, _) = s
+        .create_token(carol.id, "old", TokenKind::Personal)
+        .await
+        .expect("token");
+    s.revoke_token(logged_out.id).await.expect("revoke");
+    s.revoke_token(revoked_personal.id).await.expect("revoke");
+
+    f.clock.store(2_000, Ordering::SeqCst);
+    assert_eq!(s.delete_dead_sessions().await.expect("sweep"), 2);
+    let left: Vec<Id> = s
+        .list_tokens(carol.id)
+        .await
+        .expect("tokens")
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(left, vec![live.id, personal.id, revoked_personal.id]);
+    assert!(!left.contains(&expired.id));
+    assert!(s.authenticate(&live_clear).await.expect("auth").is_some());
+    assert!(
+        s.authenticate(&personal_clear)
+            .await
+            .expect("auth")
+            .is_some()
+    );
+    // Nothing more to delete until the live session expires.
+    assert_eq!(s.delete_dead_sessions().await.expect("sweep"), 0);
+    f.clock.store(50_000, Ordering::SeqCst);
+    assert_eq!(s.delete_dead_sessions().await.expect("sweep"), 1);
 }
