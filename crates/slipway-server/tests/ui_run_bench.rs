@@ -13,7 +13,10 @@
 //! - the run page of the 1,000-job run, against the JSON API call of the
 //!   same run (`GET /api/v1/runs/{id}`) as the reference;
 //! - the first page of the million-line log, the jump to its last line
-//!   (`?at=last`), and to a line in the middle (`?at=500000`).
+//!   (`?at=last`), and to a line in the middle (`?at=500000`);
+//! - the same three on a log of 1,000,000 lines still being written (a
+//!   step that prints them, then sleeps until the run is cancelled), read
+//!   from the plain file instead of the archive.
 
 mod common;
 
@@ -45,6 +48,42 @@ jobs:
     steps:
       - run: seq 1 1000000
 "#;
+
+const MILLION_LIVE: &str = r#"
+on: { manual: {} }
+jobs:
+  log:
+    steps:
+      - run: seq 1 1000000 && sleep 900
+"#;
+
+/// Starts a run of `pipeline` without waiting for it.
+async fn start_run(
+    server: &common::TestServer,
+    project: &str,
+    pipeline: &str,
+) -> (i64, tempfile::TempDir) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = common::repo(work.path(), &[("slipway.yml", pipeline)]);
+    common::project(server, project, &repo).await;
+    let (status, run) = server
+        .post(&format!("/projects/{project}/runs"), json!({}))
+        .await;
+    assert_eq!(status, 201, "{run}");
+    (run["id"].as_i64().expect("id"), work)
+}
+
+/// The first job's first step's log page path, once the job has started.
+async fn log_path(server: &common::TestServer, run: i64) -> String {
+    for _ in 0..600 {
+        let (_, detail) = server.get(&format!("/runs/{run}")).await;
+        if let Some(job) = detail["jobs"][0]["id"].as_i64() {
+            return format!("/runs/{run}/jobs/{job}/steps/0/log");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("run {run} never started its job");
+}
 
 async fn run_of(
     server: &common::TestServer,
@@ -107,6 +146,24 @@ async fn bench_run_page_and_log_pages() {
     let setup = Instant::now();
     let (big, _w1) = run_of(&server, "big", &thousand_jobs()).await;
     let (logs, _w2) = run_of(&server, "logs", MILLION).await;
+    let (live_run, _w3) = start_run(&server, "live", MILLION_LIVE).await;
+    let live = log_path(&server, live_run).await;
+    // Until all the lines have reached the server (bounded, not timed).
+    let mut total = 0;
+    for _ in 0..1200 {
+        let (_, _, body) = timed(&server, &format!("{live}?at=last&format=json")).await;
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        total = page["total"].as_u64().unwrap_or(0);
+        if total >= 1_000_000 {
+            assert_eq!(page["live"], true, "the step still runs");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        total, 1_000_000,
+        "the live log never reached a million lines"
+    );
     eprintln!(
         "setup (both runs by the built-in agent): {:.1} s",
         setup.elapsed().as_secs_f64()
@@ -115,7 +172,7 @@ async fn bench_run_page_and_log_pages() {
     let job = detail["jobs"][0]["id"].as_i64().expect("job");
     let log = format!("/runs/{logs}/jobs/{job}/steps/0/log");
 
-    let cases: [(&str, String, &str); 5] = [
+    let cases: [(&str, String, &str); 8] = [
         (
             "run page, 1,000 jobs (`GET /runs/{id}`)",
             format!("/runs/{big}"),
@@ -139,6 +196,21 @@ async fn bench_run_page_and_log_pages() {
         (
             "log, jump to line 500,000 (`…/log?at=500000`)",
             format!("{log}?at=500000"),
+            "id=\"L500000\"",
+        ),
+        (
+            "live log being written, first page (`…/log`)",
+            live.clone(),
+            "id=\"L500\"",
+        ),
+        (
+            "live log, jump to the last line (`…/log?at=last`)",
+            format!("{live}?at=last"),
+            "id=\"L1000000\"",
+        ),
+        (
+            "live log, jump to line 500,000 (`…/log?at=500000`)",
+            format!("{live}?at=500000"),
             "id=\"L500000\"",
         ),
     ];
@@ -189,5 +261,10 @@ async fn bench_run_page_and_log_pages() {
         );
     }
     println!("\n{ROUNDS} rounds each, interleaved\n\n{table}");
+    let (status, _) = server
+        .post(&format!("/runs/{live_run}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 200, "cancel the live run");
+    server.wait_run(live_run).await;
     server.stop().await;
 }
