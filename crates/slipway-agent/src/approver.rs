@@ -69,7 +69,12 @@ impl ServerApprover {
         loop {
             match self
                 .api
-                .approval_wait(self.job_id, request.gate, wait_ms)
+                .approval_wait(
+                    self.job_id,
+                    request.gate,
+                    request.message.as_deref(),
+                    wait_ms,
+                )
                 .await
             {
                 Ok(answer) => {

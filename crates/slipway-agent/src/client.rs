@@ -213,12 +213,14 @@ impl Api {
         &self,
         job_id: i64,
         gate: &str,
+        message: Option<&str>,
         wait_ms: u64,
     ) -> Result<ApprovalWaitAnswer, CallError> {
         let body = ApprovalWaitRequest {
             agent: self.agent.clone(),
             gate: gate.to_string(),
             wait_ms,
+            message: message.map(str::to_string),
         };
         let response = self
             .request(

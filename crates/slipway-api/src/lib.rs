@@ -416,6 +416,10 @@ pub struct ApprovalView {
     pub state: String,
     /// Distinct approving votes needed.
     pub required: u32,
+    /// What the gate asks: its `message:` as the agent rendered it
+    /// (secrets masked), or a canary pause's question.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// Who may vote: user names and `role:R` (R or a stronger role).
     pub approvers: Vec<String>,
     /// `false`: whoever started the run may not vote.
@@ -462,6 +466,10 @@ pub struct ApprovalWaitRequest {
     pub gate: String,
     /// How long the server may hold the request (at most 60,000).
     pub wait_ms: u64,
+    /// What the gate asks (rendered, secrets masked); kept from the call
+    /// that opens the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// The answer to an [`ApprovalWaitRequest`]: the decision, or none yet

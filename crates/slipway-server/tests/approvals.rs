@@ -489,3 +489,76 @@ async fn a_webhook_runs_starter_is_the_forges_sender() {
     assert_eq!(server.wait_run(run).await["run"]["status"], "succeeded");
     server.stop().await;
 }
+
+const WITH_MESSAGE: &str = r#"
+on: { manual: {} }
+jobs:
+  build:
+    steps:
+      - id: v
+        run: echo "version=4.2 <b> $KEY" >> "$SLIPWAY_OUTPUT"
+        env:
+          KEY: ${{ secrets.DEPLOY_KEY }}
+    outputs:
+      version: ${{ steps.v.outputs.version }}
+  sign-off:
+    needs: [build]
+    approval:
+      message: "Ship ${{ needs.build.outputs.version }}?\nSay yes."
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_shows_its_rendered_message_with_secrets_masked() {
+    const KEY: &str = "k3y-never-shown-5521";
+    let server = common::start(true).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    gated_project(&server, work.path(), WITH_MESSAGE).await;
+    let response = server
+        .client
+        .put(server.api("/projects/p/secrets/DEPLOY_KEY"))
+        .bearer_auth(&server.token)
+        .json(&json!({ "value": KEY }))
+        .send()
+        .await
+        .expect("secret");
+    assert!(response.status().is_success());
+    let run = start_run(&server, &server.token).await;
+
+    let gate = wait_gate(&server, run, "sign-off").await;
+    let message = gate["message"].as_str().expect("a message");
+    // Rendered by the agent, the secret in the output masked there.
+    assert_eq!(message, "Ship 4.2 <b> ***?\nSay yes.");
+    let (_, waiting) = server.get("/projects/p/approvals").await;
+    assert_eq!(waiting[0]["message"], message, "{waiting}");
+
+    // The run page shows it as text.
+    let page = server
+        .client
+        .get(format!("{}/runs/{run}", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains(
+            "<blockquote class=\"gate-message\">Ship 4.2 &lt;b&gt; ***?\nSay yes.</blockquote>"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains(KEY));
+
+    let (status, decided) = server
+        .post(
+            &format!("/runs/{run}/jobs/sign-off/approvals"),
+            json!({ "approve": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["message"], message);
+    let detail = server.wait_run(run).await;
+    assert_eq!(detail["run"]["status"], "succeeded", "{detail}");
+    server.stop().await;
+}

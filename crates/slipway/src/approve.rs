@@ -94,6 +94,7 @@ mod tests {
             gate: String::new(),
             state: state.into(),
             required: 2,
+            message: None,
             approvers: vec!["role:maintainer".into(), "carol".into()],
             self_approval: false,
             started_by: None,

@@ -223,7 +223,7 @@ fn request<'a>(
         job_key: &gate.job_key,
         gate: &gate.gate,
         approval,
-        message: None,
+        message: gate.message.clone(),
     }
 }
 
@@ -338,6 +338,7 @@ fn view(gate: ApprovalGate, approval: Option<&ApprovalJob>, run: &Run) -> Approv
         gate: gate.gate,
         state: gate.state.as_str().to_string(),
         required: gate.required,
+        message: gate.message,
         approvers: approval.map(approver_names).unwrap_or_default(),
         self_approval: approval.is_none_or(|a| a.self_approval),
         started_by: run.triggered_by.clone(),
@@ -636,6 +637,7 @@ pub async fn wait(
             gate: request.gate.clone(),
             required: approval.approvals.max(1),
             deadline_ms: now_ms().saturating_add(timeout_ms),
+            message: request.message.clone(),
         })
         .await?;
     let until = Instant::now() + Duration::from_millis(request.wait_ms).min(MAX_WAIT);

@@ -476,6 +476,13 @@ async fn gates_html(
             approvers = escape(&gate.approvers.join(", ")),
             deadline = when(Some(gate.deadline_ms)),
         );
+        if let Some(message) = &gate.message {
+            let _ = write!(
+                out,
+                "<blockquote class=\"gate-message\">{}</blockquote>",
+                escape(message)
+            );
+        }
         if !gate.votes.is_empty() {
             out.push_str("<ul class=\"votes\">");
             for vote in &gate.votes {

@@ -13,13 +13,14 @@ use serde_json::Value;
 use super::macros::BeginWrite;
 use super::projects::{object_text, parse_json};
 use super::{
-    ApprovalGate, GateState, GateVote, Id, NewGate, NewVote, SqlError, SqlStore, validate,
+    ApprovalGate, GateState, GateVote, Id, MAX_GATE_MESSAGE, NewGate, NewVote, SqlError, SqlStore,
+    validate,
 };
 
 macro_rules! gate_columns {
     () => {
         "g.id, g.run_id, g.job_key, g.gate, g.required, g.opened_ms, g.deadline_ms, g.state, \
-         g.decision, g.decided_ms"
+         g.decision, g.decided_ms, g.message"
     };
 }
 
@@ -40,6 +41,7 @@ type GateRow = (
     String,
     Option<String>,
     Option<i64>,
+    Option<String>,
 );
 
 type VoteRow = (i64, String, bool, Option<String>, String, i64);
@@ -48,8 +50,19 @@ type VoteRow = (i64, String, bool, Option<String>, String, i64);
 const MAX_REQUIRED: u32 = 1000;
 
 fn gate_from_row(row: GateRow) -> Result<ApprovalGate, SqlError> {
-    let (id, run_id, job_key, gate, required, opened_ms, deadline_ms, state, decision, decided_ms) =
-        row;
+    let (
+        id,
+        run_id,
+        job_key,
+        gate,
+        required,
+        opened_ms,
+        deadline_ms,
+        state,
+        decision,
+        decided_ms,
+        message,
+    ) = row;
     Ok(ApprovalGate {
         id,
         run_id,
@@ -64,6 +77,7 @@ fn gate_from_row(row: GateRow) -> Result<ApprovalGate, SqlError> {
             .map(|text| parse_json("approval decision", &text))
             .transpose()?,
         decided_ms,
+        message,
         votes: Vec::new(),
     })
 }
@@ -103,6 +117,21 @@ fn check_key(job_key: &str, gate: &str) -> Result<(), SqlError> {
     validate::text("approval gate", gate, 255, false)
 }
 
+/// A message as stored: NUL characters dropped (the databases refuse
+/// them), cut to [`MAX_GATE_MESSAGE`] bytes at a character boundary.
+fn cut_message(message: &str) -> String {
+    let mut text: String = message.chars().filter(|&c| c != '\0').collect();
+    if text.len() > MAX_GATE_MESSAGE {
+        let mut end = MAX_GATE_MESSAGE - '…'.len_utf8();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 pub(crate) async fn open(store: &SqlStore, new: NewGate) -> Result<ApprovalGate, SqlError> {
     check_key(&new.job_key, &new.gate)?;
     if new.required == 0 || new.required > MAX_REQUIRED {
@@ -111,11 +140,12 @@ pub(crate) async fn open(store: &SqlStore, new: NewGate) -> Result<ApprovalGate,
             format!("must be 1 to {MAX_REQUIRED}"),
         ));
     }
+    let message = new.message.as_deref().map(cut_message);
     let now = store.now();
     on_pool!(store, |pool| {
         sqlx::query(
             "INSERT INTO approval_gates (run_id, job_key, gate, required, opened_ms, deadline_ms, \
-             state) VALUES ($1, $2, $3, $4, $5, $6, 'pending') \
+             state, message) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) \
              ON CONFLICT (run_id, job_key, gate) DO NOTHING",
         )
         .bind(new.run_id)
@@ -124,6 +154,7 @@ pub(crate) async fn open(store: &SqlStore, new: NewGate) -> Result<ApprovalGate,
         .bind(i64::from(new.required))
         .bind(now)
         .bind(new.deadline_ms)
+        .bind(message.as_deref())
         .execute(pool)
         .await
         .map_err(|e| match &e {

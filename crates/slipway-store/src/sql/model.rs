@@ -481,7 +481,14 @@ pub struct NewGate {
     pub required: u32,
     /// When the gate times out (ms since the epoch).
     pub deadline_ms: i64,
+    /// What the gate asks (rendered, secrets masked), kept from the first
+    /// opening; at most [`MAX_GATE_MESSAGE`] bytes are stored.
+    pub message: Option<String>,
 }
+
+/// The longest gate message stored; a longer one is cut at a character
+/// boundary and ends with `…`.
+pub const MAX_GATE_MESSAGE: usize = 4096;
 
 /// A stored approval gate with its votes in the order cast.
 #[derive(Debug, Clone, PartialEq)]
@@ -497,6 +504,8 @@ pub struct ApprovalGate {
     /// How it ended (the engine's `ApprovalDecision` as JSON), once decided.
     pub decision: Option<Value>,
     pub decided_ms: Option<i64>,
+    /// What the gate asks, if anything.
+    pub message: Option<String>,
     pub votes: Vec<GateVote>,
 }
 

@@ -23,6 +23,7 @@ macro_rules! sql_approvals_suite {
             approval_gates_refuse_bad_input,
             approval_votes_keep_hostile_text,
             runs_remember_who_started_them,
+            approval_gates_keep_the_first_message,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {
@@ -44,6 +45,7 @@ fn gate(run_id: Id, job_key: &str, gate: &str, required: u32, deadline_ms: i64) 
         gate: gate.into(),
         required,
         deadline_ms,
+        message: None,
     }
 }
 
@@ -415,4 +417,51 @@ pub async fn runs_remember_who_started_them(f: &Fixture) {
         })
         .await;
     assert!(matches!(nul, Err(SqlError::Invalid { .. })), "{nul:?}");
+}
+
+pub async fn approval_gates_keep_the_first_message(f: &Fixture) {
+    let s = &f.store;
+    let (_, run) = project_and_run(s, "shop").await;
+    let asked = format!("Ship {}?\nTicket needed.", HOSTILE.join(" "));
+    let opened = s
+        .open_gate(NewGate {
+            message: Some(asked.clone()),
+            ..gate(run.id, "sign-off", "", 1, 1_060_000)
+        })
+        .await
+        .expect("open");
+    assert_eq!(opened.message.as_deref(), Some(asked.as_str()));
+    // Opening again keeps the first message, whatever the second says.
+    let again = s
+        .open_gate(NewGate {
+            message: Some("something else".into()),
+            ..gate(run.id, "sign-off", "", 1, 1_060_000)
+        })
+        .await
+        .expect("open again");
+    assert_eq!(again.message.as_deref(), Some(asked.as_str()));
+    let listed = s.run_gates(run.id).await.expect("gates");
+    assert_eq!(listed[0].message.as_deref(), Some(asked.as_str()));
+
+    // A gate without one, and one too long or with NUL: cut and cleaned,
+    // never refused (a refused gate would fail the job).
+    let none = s
+        .open_gate(gate(run.id, "deploy", "canary step 2", 1, 1_060_000))
+        .await
+        .expect("open");
+    assert_eq!(none.message, None);
+    let long = format!("a\0b{}", "é".repeat(MAX_GATE_MESSAGE));
+    let cut = s
+        .open_gate(NewGate {
+            message: Some(long),
+            ..gate(run.id, "deploy", "canary step 4", 1, 1_060_000)
+        })
+        .await
+        .expect("open");
+    let stored = cut.message.expect("message");
+    assert!(stored.len() <= MAX_GATE_MESSAGE, "{}", stored.len());
+    assert!(
+        stored.starts_with("abéé") && stored.ends_with('…'),
+        "{stored}"
+    );
 }
