@@ -175,7 +175,10 @@ fn engine_votes(gate: &ApprovalGate) -> Vec<ApprovalVote> {
 }
 
 /// Decides `gate` with `decision` (once: a lost race is not an error),
-/// audits and announces the decision, and returns the gate as stored.
+/// audits and announces the decision, and returns the gate as stored. The
+/// decision counts as made from the gate's votes: when more arrived since
+/// it was read, nothing is decided and the gate comes back still pending,
+/// for the caller to decide anew.
 async fn decide(
     state: &AppState,
     run: &Run,
@@ -186,7 +189,11 @@ async fn decide(
 ) -> ApiResult<ApprovalGate> {
     let value = serde_json::to_value(&decision)
         .map_err(|e| ApiError::internal(format!("the decision could not be written: {e}")))?;
-    if state.store.decide_gate(gate.id, outcome, &value).await? {
+    if state
+        .store
+        .decide_gate(gate.id, outcome, &value, gate.votes.len())
+        .await?
+    {
         tracing::info!(run = run.id, job = %gate.job_key, gate = %gate.gate, reason = %decision.reason, "approval decided");
         let entry = NewAuditEntry {
             actor: actor.to_string(),
@@ -234,12 +241,16 @@ async fn settle(
     gate: ApprovalGate,
     approval: &ApprovalJob,
 ) -> ApiResult<ApprovalGate> {
-    if gate.state != GateState::Pending || now_ms() < gate.deadline_ms {
-        return Ok(gate);
+    let mut gate = gate;
+    // Again while votes keep arriving (at most a vote per allowed user).
+    loop {
+        if gate.state != GateState::Pending || now_ms() < gate.deadline_ms {
+            return Ok(gate);
+        }
+        let run_name = run.id.to_string();
+        let decision = timed_out(&request(&run_name, &gate, approval), engine_votes(&gate));
+        gate = decide(state, run, &gate, GateState::TimedOut, decision, "system").await?;
     }
-    let run_name = run.id.to_string();
-    let decision = timed_out(&request(&run_name, &gate, approval), engine_votes(&gate));
-    decide(state, run, &gate, GateState::TimedOut, decision, "system").await
 }
 
 /// Decides the gate if its votes say so: a rejection at once, or enough
@@ -251,28 +262,32 @@ async fn decide_by_votes(
     approval: &ApprovalJob,
     actor: &str,
 ) -> ApiResult<ApprovalGate> {
-    if gate.state != GateState::Pending {
-        return Ok(gate);
+    let mut gate = gate;
+    // Again while votes keep arriving (at most a vote per allowed user).
+    loop {
+        if gate.state != GateState::Pending {
+            return Ok(gate);
+        }
+        let run_name = run.id.to_string();
+        let request = request(&run_name, &gate, approval);
+        let votes = engine_votes(&gate);
+        let approving = gate.votes.iter().filter(|v| v.approved).count();
+        let (outcome, decision) = if gate.votes.iter().any(|v| !v.approved) {
+            (GateState::Rejected, rejected(&request, votes))
+        } else if approving >= gate.required as usize {
+            let inputs = gate
+                .votes
+                .iter()
+                .rev()
+                .find(|v| v.approved)
+                .and_then(|v| v.inputs.as_object().cloned())
+                .unwrap_or_default();
+            (GateState::Approved, approved(&request, votes, inputs))
+        } else {
+            return Ok(gate);
+        };
+        gate = decide(state, run, &gate, outcome, decision, actor).await?;
     }
-    let run_name = run.id.to_string();
-    let request = request(&run_name, &gate, approval);
-    let votes = engine_votes(&gate);
-    let approving = gate.votes.iter().filter(|v| v.approved).count();
-    let (outcome, decision) = if gate.votes.iter().any(|v| !v.approved) {
-        (GateState::Rejected, rejected(&request, votes))
-    } else if approving >= gate.required as usize {
-        let inputs = gate
-            .votes
-            .iter()
-            .rev()
-            .find(|v| v.approved)
-            .and_then(|v| v.inputs.as_object().cloned())
-            .unwrap_or_default();
-        (GateState::Approved, approved(&request, votes, inputs))
-    } else {
-        return Ok(gate);
-    };
-    decide(state, run, &gate, outcome, decision, actor).await
 }
 
 /// Why the caller may not vote on a gate with these rules, if so.

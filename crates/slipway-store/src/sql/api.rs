@@ -404,12 +404,16 @@ pub trait ServerStore: Send + Sync {
         gate_id: Id,
         vote: NewVote,
     ) -> impl Future<Output = Result<ApprovalGate, SqlError>> + Send;
-    /// Decides a pending gate (compare-and-set): `true` when this call decided it, `false` when it was already decided (or does not exist).
+    /// Decides a pending gate (compare-and-set) from the `votes_seen`
+    /// votes it holds: `true` when this call decided it; `false` when it
+    /// was already decided, does not exist, or has received more votes than
+    /// `votes_seen` (read it again and decide anew).
     fn decide_gate(
         &self,
         gate_id: Id,
         state: GateState,
         decision: &Value,
+        votes_seen: usize,
     ) -> impl Future<Output = Result<bool, SqlError>> + Send;
 }
 
@@ -692,8 +696,9 @@ impl ServerStore for SqlStore {
         gate_id: Id,
         state: GateState,
         decision: &Value,
+        votes_seen: usize,
     ) -> Result<bool, SqlError> {
-        approvals::decide(self, gate_id, state, decision).await
+        approvals::decide(self, gate_id, state, decision, votes_seen).await
     }
     async fn append_release(&self, release: NewRelease) -> Result<Release, SqlError> {
         releases::append(self, release).await

@@ -4,7 +4,10 @@
 //! stored one, deadline included), collects at most one vote per user while
 //! it is pending and before its deadline, and is decided exactly once: the
 //! decision is a compare-and-set from `pending`, so two deciders (the last
-//! vote and the timeout tick) cannot both win.
+//! vote and the timeout tick) cannot both win. The set also names how many
+//! votes the decision was made from and fails when more arrived meanwhile,
+//! so that every stored vote is part of the decision (the decider reads
+//! the gate again and decides anew).
 
 use std::collections::HashMap;
 
@@ -322,11 +325,12 @@ pub(crate) async fn add_vote(
     let now = store.now();
     on_pool!(store, |pool| {
         let mut tx = pool.begin_write().await?;
-        // Touching the row takes its lock (PostgreSQL; SQLite holds the
-        // write lock already): a decision cannot slip in between this check
-        // and the insert.
+        // Counting the vote on the gate's row takes its lock (PostgreSQL;
+        // SQLite holds the write lock already): a decision cannot slip in
+        // between this check and the insert, and one made from fewer votes
+        // fails (see `decide`). A refused insert rolls the count back.
         let open: Option<i64> = sqlx::query_scalar(
-            "UPDATE approval_gates SET state = state \
+            "UPDATE approval_gates SET vote_count = vote_count + 1 \
              WHERE id = $1 AND state = 'pending' AND deadline_ms > $2 RETURNING id",
         )
         .bind(gate_id)
@@ -374,6 +378,7 @@ pub(crate) async fn decide(
     gate_id: Id,
     state: GateState,
     decision: &Value,
+    votes_seen: usize,
 ) -> Result<bool, SqlError> {
     if state == GateState::Pending {
         return Err(SqlError::invalid(
@@ -387,12 +392,13 @@ pub(crate) async fn decide(
     let decided = on_pool!(store, |pool| {
         sqlx::query(
             "UPDATE approval_gates SET state = $1, decision = $2, decided_ms = $3 \
-             WHERE id = $4 AND state = 'pending'",
+             WHERE id = $4 AND state = 'pending' AND vote_count = $5",
         )
         .bind(state.as_str())
         .bind(&text)
         .bind(now)
         .bind(gate_id)
+        .bind(i64::try_from(votes_seen).unwrap_or(i64::MAX))
         .execute(pool)
         .await?
         .rows_affected()

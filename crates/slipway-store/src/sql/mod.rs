@@ -37,7 +37,7 @@
 //! | `project_roles` | grant | `project_id`, `user_id` (one role per pair), `role` (viewer, developer, maintainer, admin) |
 //! | `secrets` | project secret | `project_id`, `name` (unique per project), `nonce` (24 random bytes), `ciphertext` (XChaCha20-Poly1305 of the value with its tag), `created_ms`, `updated_ms` |
 //! | `audit_log` | audited action | `seq` (1, 2, 3, …), `at_ms`, `actor`, `action`, `target`, `details` (JSON), `prev_hash` (hex SHA-256 of the previous entry), `hash` (hex SHA-256 of `prev_hash` and this entry's canonical content) |
-//! | `approval_gates` | gate of a job waiting for people | `run_id`, `job_key`, `gate` (`""` for an `approval:` job, `canary step N` for a canary pause; unique with the run and job), `required` (approving votes needed), `opened_ms`, `deadline_ms`, `state` (pending, approved, rejected, timed_out), `decision` (JSON, once decided), `decided_ms`, `message` (what the gate asks, rendered by the agent; NULL when none) |
+//! | `approval_gates` | gate of a job waiting for people | `run_id`, `job_key`, `gate` (`""` for an `approval:` job, `canary step N` for a canary pause; unique with the run and job), `required` (approving votes needed), `opened_ms`, `deadline_ms`, `state` (pending, approved, rejected, timed_out), `decision` (JSON, once decided), `decided_ms`, `message` (what the gate asks, rendered by the agent; NULL when none), `vote_count` (votes stored; a decision must name it) |
 //! | `approval_votes` | vote on a gate | `gate_id`, `user_name` (one vote per user and gate), `approved`, `comment`, `inputs` (JSON object), `at_ms` |
 //! | `audit_head` | (one row) | `seq` and `hash` of the last audit entry: the chain's anchor, which also serialises appends |
 //!
@@ -253,8 +253,8 @@ const SQLITE_MIGRATIONS: Migrations = &[
     (5, "ui", include_str!("../../migrations/sqlite/0005_ui.sql")),
     (
         6,
-        "gate messages",
-        include_str!("../../migrations/sqlite/0006_gate_messages.sql"),
+        "gates",
+        include_str!("../../migrations/sqlite/0006_gates.sql"),
     ),
 ];
 
@@ -286,8 +286,8 @@ const POSTGRES_MIGRATIONS: Migrations = &[
     ),
     (
         6,
-        "gate messages",
-        include_str!("../../migrations/postgres/0006_gate_messages.sql"),
+        "gates",
+        include_str!("../../migrations/postgres/0006_gates.sql"),
     ),
 ];
 

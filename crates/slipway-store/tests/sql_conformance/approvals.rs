@@ -24,6 +24,7 @@ macro_rules! sql_approvals_suite {
             approval_votes_keep_hostile_text,
             runs_remember_who_started_them,
             approval_gates_keep_the_first_message,
+            a_decision_made_before_the_last_vote_is_refused,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {
@@ -148,7 +149,12 @@ pub async fn approval_gates_are_decided_once(f: &Fixture) {
             let gate = s.add_vote(id, vote(&format!("user{i}"), true)).await;
             match gate {
                 Ok(gate) if gate.votes.len() >= 3 => s
-                    .decide_gate(id, GateState::Approved, &json!({"by": i}))
+                    .decide_gate(
+                        id,
+                        GateState::Approved,
+                        &json!({"by": i, "votes": gate.votes.len()}),
+                        gate.votes.len(),
+                    )
                     .await
                     .expect("decide"),
                 Ok(_) => false,
@@ -174,12 +180,23 @@ pub async fn approval_gates_are_decided_once(f: &Fixture) {
     assert_eq!(decided.decided_ms, Some(1_000_000));
     assert!(decided.decision.as_ref().is_some_and(|d| d["by"].is_u64()));
     assert!(decided.votes.len() >= 3, "{decided:?}");
+    // Every vote stored is one the decision was made from.
+    assert_eq!(
+        decided.decision.as_ref().map(|d| d["votes"].clone()),
+        Some(json!(decided.votes.len())),
+        "{decided:?}"
+    );
 
     // Decided: no second decision, no more votes.
     assert!(
-        !s.decide_gate(opened.id, GateState::Rejected, &json!({}))
-            .await
-            .expect("decide again")
+        !s.decide_gate(
+            opened.id,
+            GateState::Rejected,
+            &json!({}),
+            decided.votes.len()
+        )
+        .await
+        .expect("decide again")
     );
     let late = conflict(s.add_vote(opened.id, vote("zoe", true)).await);
     assert!(late.contains("already decided: approved"), "{late}");
@@ -191,7 +208,7 @@ pub async fn approval_gates_are_decided_once(f: &Fixture) {
     assert_eq!(still, decided);
     // A gate that does not exist is not decided.
     assert!(
-        !s.decide_gate(opened.id + 1000, GateState::Rejected, &json!({}))
+        !s.decide_gate(opened.id + 1000, GateState::Rejected, &json!({}), 0)
             .await
             .expect("decide missing")
     );
@@ -228,7 +245,7 @@ pub async fn approval_votes_stop_at_the_deadline(f: &Fixture) {
         "oldest deadline first, at most the limit"
     );
     assert!(
-        s.decide_gate(soon.id, GateState::TimedOut, &json!({"approved": false}))
+        s.decide_gate(soon.id, GateState::TimedOut, &json!({"approved": false}), 0)
             .await
             .expect("time out")
     );
@@ -266,9 +283,14 @@ pub async fn approval_gates_of_runs_and_projects(f: &Fixture) {
         .await
         .expect("vote");
     assert!(
-        s.decide_gate(decided.id, GateState::Rejected, &json!({"approved": false}))
-            .await
-            .expect("decide")
+        s.decide_gate(
+            decided.id,
+            GateState::Rejected,
+            &json!({"approved": false}),
+            1
+        )
+        .await
+        .expect("decide")
     );
 
     let of_run = s.run_gates(run.id).await.expect("run gates");
@@ -338,7 +360,7 @@ pub async fn approval_gates_refuse_bad_input(f: &Fixture) {
         "{missing:?}"
     );
     let pending = s
-        .decide_gate(opened.id, GateState::Pending, &json!({}))
+        .decide_gate(opened.id, GateState::Pending, &json!({}), 0)
         .await;
     assert!(
         matches!(pending, Err(SqlError::Invalid { .. })),
@@ -375,7 +397,7 @@ pub async fn approval_votes_keep_hostile_text(f: &Fixture) {
             .expect("vote");
         let decision = json!({ "reason": text });
         assert!(
-            s.decide_gate(opened.id, GateState::Rejected, &decision)
+            s.decide_gate(opened.id, GateState::Rejected, &decision, 1)
                 .await
                 .expect("decide")
         );
@@ -463,5 +485,44 @@ pub async fn approval_gates_keep_the_first_message(f: &Fixture) {
     assert!(
         stored.starts_with("abéé") && stored.ends_with('…'),
         "{stored}"
+    );
+}
+
+pub async fn a_decision_made_before_the_last_vote_is_refused(f: &Fixture) {
+    let s = &f.store;
+    let (_, run) = project_and_run(s, "shop").await;
+    let opened = s
+        .open_gate(gate(run.id, "sign-off", "", 1, 2_000_000))
+        .await
+        .expect("open");
+    let after_alice = s
+        .add_vote(opened.id, vote("alice", true))
+        .await
+        .expect("vote");
+    // Bob rejects between Alice's vote and the decision it would make.
+    s.add_vote(opened.id, vote("bob", false))
+        .await
+        .expect("vote");
+    assert!(
+        !s.decide_gate(
+            opened.id,
+            GateState::Approved,
+            &json!({}),
+            after_alice.votes.len()
+        )
+        .await
+        .expect("decide"),
+        "decided without bob's vote"
+    );
+    let read = s
+        .approval_gate(run.id, "sign-off", "")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(read.state, GateState::Pending);
+    assert!(
+        s.decide_gate(opened.id, GateState::Rejected, &json!({}), read.votes.len())
+            .await
+            .expect("decide")
     );
 }
