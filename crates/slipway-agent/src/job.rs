@@ -295,6 +295,8 @@ async fn execute(
             abandon: shared.abandon.clone(),
         }))),
         freeze_override: assignment.freeze_override,
+        // One job runs here; its group was held by the server.
+        job_groups: Default::default(),
     };
     let (context, env_failure) =
         RunContext::new(assignment.run, pipeline, plan, Arc::new(Silent), options);

@@ -32,6 +32,12 @@ pub enum Event<'a> {
         job: &'a str,
         message: &'a str,
     },
+    /// Something a person watching should know about a job (it waits for
+    /// its concurrency group).
+    Note {
+        job: &'a str,
+        message: &'a str,
+    },
     JobFinished {
         job: &'a str,
         result: JobResult,

@@ -225,6 +225,9 @@ struct StepsState {
     steps: Object,
     failed: bool,
     error: Option<String>,
+    /// A step did not run because the job was cancelled (so the job did
+    /// not succeed, even when no step failed).
+    skipped_by_cancel: bool,
 }
 
 impl<E: Executor, S: Store> JobRunner<'_, E, S> {
@@ -346,12 +349,14 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
             steps: Object::new(),
             failed: false,
             error: None,
+            skipped_by_cancel: false,
         };
         for attempt in 0..=self.job.retry {
             state = StepsState {
                 steps: Object::new(),
                 failed: false,
                 error: None,
+                skipped_by_cancel: false,
             };
             self.run_steps(ws, &env_pairs, &env_value, deadline, attempt, &mut state)
                 .await;
@@ -359,7 +364,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                 break;
             }
         }
-        let cancelled = self.cancelled() && state.failed;
+        let cancelled = self.cancelled() && (state.failed || state.skipped_by_cancel);
 
         let mut outcome = JobOutcome {
             result: if cancelled {
@@ -420,7 +425,12 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                     None => Ok(!state.failed && !self.cancelled()),
                 };
                 match run_it {
-                    Ok(false) => continue,
+                    Ok(false) => {
+                        if self.cancelled() {
+                            state.skipped_by_cancel = true;
+                        }
+                        continue;
+                    }
                     Ok(true) => self.render_step(step, number, job_env, &scope),
                     Err(error) => Err(error),
                 }

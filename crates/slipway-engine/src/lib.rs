@@ -5,6 +5,7 @@ pub mod approval;
 pub mod cachekey;
 pub mod contexts;
 pub mod events;
+pub mod groups;
 mod job;
 mod job_approval;
 mod job_definition;

@@ -56,6 +56,10 @@ pub struct RunOptions {
     /// server, for the release runs of `slipway release --override-freeze`
     /// (never from a pipeline's inputs, which anyone who triggers a run sets).
     pub freeze_override: Option<String>,
+    /// Where jobs' `concurrency:` groups are held: a registry of this run
+    /// alone by default (`slipway run`), the server's shared one per
+    /// project.
+    pub job_groups: crate::groups::JobGroupsHandle,
 }
 
 /// A run could not be carried out at all (its store failed).
@@ -453,14 +457,32 @@ struct Dispatcher<R: RunStore, L: Launcher> {
 }
 
 impl<R: RunStore, L: Launcher> Dispatcher<R, L> {
-    /// Hands a job to the launcher (its `JobStarted` is recorded already).
+    /// Hands a job to the launcher (its `JobStarted` is recorded already),
+    /// once it holds its concurrency group if it has one.
     fn launch(&mut self, job: usize) {
         self.started_at[job] = Some(Instant::now());
         self.in_flight += 1;
         let upstream = self.upstream(job);
         let cancel = self.job_cancel.clone();
-        self.launcher
-            .launch(&self.shared, job, upstream, cancel, self.done.clone());
+        match crate::groups::job_group(&self.shared, job) {
+            Ok(None) => {
+                self.launcher
+                    .launch(&self.shared, job, upstream, cancel, self.done.clone());
+            }
+            Ok(Some(group)) => crate::groups::launch_in_group(
+                self.launcher.clone(),
+                self.shared.clone(),
+                job,
+                upstream,
+                cancel,
+                self.done.clone(),
+                group,
+            ),
+            Err(reason) => {
+                let outcome = JobOutcome::failed(reason, CacheStatus::Uncached, Instant::now());
+                let _ = self.done.send((job, outcome));
+            }
+        }
     }
 
     /// Takes the results of a resumed run's finished jobs from its records.

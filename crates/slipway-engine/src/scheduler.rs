@@ -133,6 +133,9 @@ pub struct Scheduler {
     options: SchedulerOptions,
     cancelled: bool,
     failed: bool,
+    /// A job ended cancelled while the run was not (a newcomer of its
+    /// concurrency group superseded it): the run ends cancelled too.
+    job_cancelled: bool,
     over: bool,
 }
 
@@ -164,6 +167,7 @@ impl Scheduler {
             },
             cancelled: false,
             failed: false,
+            job_cancelled: false,
             over: false,
         }
     }
@@ -227,6 +231,9 @@ impl Scheduler {
         self.running -= 1;
         self.outputs[job] = outputs;
         self.mark_done(job, result);
+        if result == JobResult::Cancelled {
+            self.job_cancelled = true;
+        }
         if result == JobResult::Failure && !self.slots[job].continue_on_error {
             self.failed = true;
             if self.options.fail_fast && !self.cancelled {
@@ -280,6 +287,9 @@ impl Scheduler {
                     s.mark_done(*job, *result);
                     if *result == JobResult::Failure && !s.slots[*job].continue_on_error {
                         s.failed = true;
+                    }
+                    if *result == JobResult::Cancelled {
+                        s.job_cancelled = true;
                     }
                 }
                 Record::CancelRequested { .. } => s.cancelled = true,
@@ -404,7 +414,7 @@ impl Scheduler {
             self.over = true;
             let result = if self.failed {
                 JobResult::Failure
-            } else if self.cancelled {
+            } else if self.cancelled || self.job_cancelled {
                 JobResult::Cancelled
             } else {
                 JobResult::Success

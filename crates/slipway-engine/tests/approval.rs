@@ -151,6 +151,7 @@ fn options(approver: Option<Arc<dyn Approver>>) -> RunOptions {
         deployer: None,
         approver: approver.map(ApproverHandle),
         freeze_override: None,
+        job_groups: Default::default(),
     }
 }
 

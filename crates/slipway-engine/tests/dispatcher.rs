@@ -105,6 +105,7 @@ jobs:
         deployer: None,
         approver: None,
         freeze_override: None,
+        job_groups: Default::default(),
     };
     let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let summary = run_with(
@@ -174,6 +175,7 @@ fn options() -> RunOptions {
         deployer: None,
         approver: None,
         freeze_override: None,
+        job_groups: Default::default(),
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Runs {
     pub logs: Arc<LogHub>,
     pub metrics: Arc<Metrics>,
     active: Mutex<Active>,
+    /// Jobs' `concurrency:` groups, shared by every run (scoped per project).
+    job_groups: Arc<slipway_engine::groups::JobGroups>,
 }
 
 #[derive(Default)]
@@ -76,6 +78,7 @@ impl Runs {
             queue,
             logs,
             metrics,
+            job_groups: Arc::default(),
             active: Mutex::new(Active::default()),
         }
     }
@@ -343,6 +346,10 @@ impl Runs {
             deployer: None,
             approver: None,
             freeze_override,
+            job_groups: slipway_engine::groups::JobGroupsHandle {
+                groups: self.job_groups.clone(),
+                scope: format!("project {}", run.project_id),
+            },
         };
         self.store
             .set_run_status(run.id, RunStatus::Running, None)

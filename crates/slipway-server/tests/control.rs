@@ -136,6 +136,89 @@ async fn concurrency_groups_queue_in_order_or_cancel_in_progress() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_concurrency_groups_hold_across_runs() {
+    let server = common::start(true).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let order = work.path().join("order");
+    // `build` has no group: both runs' builds may run side by side. The
+    // built-in agent runs two jobs at once, so without the group the two
+    // `deploy` jobs would overlap.
+    let pipeline = format!(
+        "on: {{ manual: {{}} }}\njobs:\n  build:\n    steps:\n      - run: echo built\n  deploy:\n    needs: [build]\n    concurrency: deploy-${{{{ git.branch }}}}\n    steps:\n      - run: echo $SLIPWAY_RUN start >> {o}; sleep 1; echo $SLIPWAY_RUN end >> {o}\n",
+        o = order.display()
+    );
+    let repo = common::repo(work.path(), &[("slipway.yml", &pipeline)]);
+    common::project(&server, "jobs", &repo).await;
+    let (_, a) = server.post("/projects/jobs/runs", json!({})).await;
+    let (_, b) = server.post("/projects/jobs/runs", json!({})).await;
+    let (a, b) = (a["id"].as_i64().expect("a"), b["id"].as_i64().expect("b"));
+    assert_eq!(server.wait_run(a).await["run"]["status"], "succeeded");
+    assert_eq!(server.wait_run(b).await["run"]["status"], "succeeded");
+    let text = std::fs::read_to_string(&order).expect("order");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    let first = lines[0].split(' ').next().expect("run");
+    assert_eq!(
+        lines,
+        [
+            format!("{first} start"),
+            format!("{first} end"),
+            format!("{} start", if first == a.to_string() { b } else { a }),
+            format!("{} end", if first == a.to_string() { b } else { a }),
+        ],
+        "one deploy of the group at a time"
+    );
+
+    // With cancel-in-progress a newer run's job supersedes the running one.
+    let cancelling = "on: { manual: {} }\njobs:\n  deploy:\n    concurrency:\n      group: prod\n      cancel-in-progress: true\n    steps:\n      - run: echo started; sleep 60\n";
+    let work2 = tempfile::tempdir().expect("tempdir");
+    let repo2 = common::repo(work2.path(), &[("slipway.yml", cancelling)]);
+    common::project(&server, "superseded", &repo2).await;
+    let (_, c) = server.post("/projects/superseded/runs", json!({})).await;
+    let c = c["id"].as_i64().expect("c");
+    for _ in 0..300 {
+        if common::read_logs(&server, c, "")
+            .await
+            .iter()
+            .any(|l| l["text"] == "started")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, d) = server.post("/projects/superseded/runs", json!({})).await;
+    let d = d["id"].as_i64().expect("d");
+    let first = server.wait_run(c).await;
+    assert_eq!(first["run"]["status"], "cancelled", "{first}");
+    assert!(
+        first.to_string().contains("superseded by deploy of run"),
+        "{first}"
+    );
+    // The newcomer runs (it is cancelled here only to end the test).
+    for _ in 0..300 {
+        if common::read_logs(&server, d, "")
+            .await
+            .iter()
+            .any(|l| l["text"] == "started")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        common::read_logs(&server, d, "")
+            .await
+            .iter()
+            .any(|l| l["text"] == "started"),
+        "the newcomer never started"
+    );
+    let (_, cancel) = server.post(&format!("/runs/{d}/cancel"), json!({})).await;
+    assert_eq!(cancel["id"], d);
+    assert_eq!(server.wait_run(d).await["run"]["status"], "cancelled");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pushed_commit_starts_a_run_by_polling() {
     let server = common::start(true).await;
     let work = tempfile::tempdir().expect("tempdir");

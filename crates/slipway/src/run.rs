@@ -261,6 +261,7 @@ fn run_options(args: &RunArgs, loaded: &Loaded) -> Result<RunOptions, String> {
         approver: Some(crate::approve_terminal::approver(args.approve.as_deref())?),
         // Freeze windows are overridden by an admin through the server only.
         freeze_override: None,
+        job_groups: Default::default(),
     })
 }
 

@@ -257,6 +257,9 @@ impl EventSink for Terminal {
                 Event::Warning { job, message } => {
                     json!({"event": "warning", "job": job, "message": message})
                 }
+                Event::Note { job, message } => {
+                    json!({"event": "note", "job": job, "message": message})
+                }
                 Event::JobFinished {
                     job,
                     result,
@@ -305,6 +308,7 @@ impl EventSink for Terminal {
             Event::Warning { job, message } => {
                 self.say(job, &self.paint("33", &format!("warning: {message}")))
             }
+            Event::Note { job, message } => self.say(job, &self.paint("2", message)),
             Event::JobFinished {
                 job,
                 result,

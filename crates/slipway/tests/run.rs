@@ -434,3 +434,70 @@ jobs:
     );
     assert!(run.stdout.contains("after lint"), "{}", run.stdout);
 }
+
+#[test]
+fn job_concurrency_groups_run_one_instance_at_a_time() {
+    // Both instances are ready at once and nothing else limits them (the
+    // default parallelism is above 2): only the group keeps them apart.
+    let project = Project::new(
+        "
+on: [manual]
+jobs:
+  deploy:
+    matrix:
+      region: [eu, us]
+    concurrency: deploy-${{ git.branch }}
+    steps:
+      - run: echo ${{ matrix.region }} start >> order; sleep 1; echo ${{ matrix.region }} end >> order
+",
+    );
+    let ran = project.run(&["run", "--parallel", "4"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert!(
+        ran.stdout.contains("waiting: concurrency group `deploy-")
+            && ran.stdout.contains("is held by deploy ("),
+        "{}",
+        ran.stdout
+    );
+    let order = std::fs::read_to_string(project.path().join("order")).expect("order");
+    let lines: Vec<&str> = order.lines().collect();
+    assert_eq!(lines.len(), 4, "{order}");
+    let first = lines[0].split(' ').next().expect("region");
+    let second = if first == "eu" { "us" } else { "eu" };
+    assert_eq!(
+        lines,
+        [
+            format!("{first} start"),
+            format!("{first} end"),
+            format!("{second} start"),
+            format!("{second} end"),
+        ]
+    );
+
+    // With cancel-in-progress the later instance supersedes the earlier:
+    // that one is cancelled naming it, and so is the run.
+    project.write(
+        "slipway.yml",
+        "
+on: [manual]
+jobs:
+  deploy:
+    matrix:
+      region: [eu, us]
+    concurrency:
+      group: prod
+      cancel-in-progress: true
+    steps:
+      - run: sleep 1
+",
+    );
+    let superseded = project.run(&["run", "--parallel", "4"]);
+    assert_eq!(superseded.code, Some(1), "{}", superseded.all());
+    assert!(
+        superseded
+            .stdout
+            .contains("superseded by deploy (us) of run 2 (concurrency group `prod`)"),
+        "{}",
+        superseded.stdout
+    );
+}
