@@ -123,6 +123,7 @@ pub(crate) async fn run_assignment(
         Uploader {
             api: shared.api.clone(),
             job_id,
+            attempt: assignment.attempt,
             lease: std::time::Duration::from_millis(assignment.lease_ms),
             uploads: received,
             cancel: cancel.clone(),

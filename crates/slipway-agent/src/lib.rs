@@ -36,8 +36,8 @@
 //!
 //! **Events** (`uploader.rs`): batches on a 100 ms ticker, a heartbeat
 //! within a third of the lease, each batch re-sent until acknowledged
-//! (at-least-once: a line is duplicated only when the server stored a batch
-//! and its answer was lost). The answer carries the server's cancel; 404 or
+//! (numbered per attempt: the server stores a batch sent again after a lost
+//! answer only once). The answer carries the server's cancel; 404 or
 //! 409 mean the job is no longer this agent's: it is cancelled and not
 //! reported.
 //!

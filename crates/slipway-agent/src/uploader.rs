@@ -61,6 +61,8 @@ pub(crate) enum Delivery {
 pub(crate) struct Uploader {
     pub(crate) api: Arc<Api>,
     pub(crate) job_id: i64,
+    /// The claim's attempt, sent with every batch.
+    pub(crate) attempt: u32,
     pub(crate) lease: Duration,
     pub(crate) uploads: UnboundedReceiver<Upload>,
     /// Flipped when the server says so.
@@ -79,6 +81,9 @@ impl Uploader {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut pending = Pending::default();
         let mut in_flight: Option<EventBatch> = None;
+        // Batches are numbered from 1; one sent again keeps its number, so
+        // the server stores it once even when an answer was lost.
+        let mut numbered = 0u64;
         // The claim (or the previous agent call) renewed the lease.
         let mut last_delivery = Instant::now();
         let mut backoff = Backoff::new();
@@ -123,7 +128,10 @@ impl Uploader {
             }
             let batch = match in_flight.take() {
                 Some(batch) => batch,
-                None => self.take_batch(&mut pending),
+                None => {
+                    numbered += 1;
+                    self.take_batch(&mut pending, numbered)
+                }
             };
             match self.api.events(self.job_id, &batch).await {
                 Ok(ack) => {
@@ -181,9 +189,11 @@ impl Uploader {
     /// The next batch to send: pending uploads from the oldest, as many as
     /// fit the limits (the rest stay pending, in order, so a record never
     /// overtakes the lines printed before it).
-    fn take_batch(&self, pending: &mut Pending) -> EventBatch {
+    fn take_batch(&self, pending: &mut Pending, seq: u64) -> EventBatch {
         let mut batch = EventBatch {
             agent: self.api.agent.clone(),
+            attempt: self.attempt,
+            seq,
             records: Vec::new(),
             lines: Vec::new(),
         };

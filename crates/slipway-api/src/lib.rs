@@ -355,10 +355,19 @@ pub struct AgentLine {
 
 /// `POST /api/v1/agent/jobs/{job}/events`: what happened since the last
 /// batch. Also renews the job's lease. A batch is stored whole before the
-/// answer, so a line the agent was answered for is never lost.
+/// answer, so a line the agent was answered for is never lost; a batch sent
+/// again (its answer was lost) is recognised by its number and not stored
+/// twice.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct EventBatch {
     pub agent: String,
+    /// The claim's attempt (from the assignment): numbers count per attempt.
+    #[serde(default)]
+    pub attempt: u32,
+    /// The batch's number in this attempt, from 1, the same when sent
+    /// again; 0 leaves it unnumbered (always stored).
+    #[serde(default)]
+    pub seq: u64,
     /// Step records (`step_started`, `step_finished`) in order.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]

@@ -735,6 +735,7 @@ impl Launcher for QueueLauncher {
                 step_names: Mutex::new(HashMap::new()),
                 queued_at: Instant::now(),
                 claimed: std::sync::atomic::AtomicBool::new(row.status == JobStatus::Running),
+                delivered: tokio::sync::Mutex::default(),
             });
             metrics.job_queued();
             queue.add(job_id, pending);

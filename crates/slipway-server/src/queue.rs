@@ -41,6 +41,18 @@ pub struct PendingJob {
     pub queued_at: std::time::Instant,
     /// An agent holds the job.
     pub claimed: std::sync::atomic::AtomicBool,
+    /// The numbered event batches stored: the agent, its attempt and the
+    /// last number. Held while a batch is stored, so a batch sent again
+    /// while the first copy is being stored waits and is then recognised.
+    pub delivered: tokio::sync::Mutex<Delivered>,
+}
+
+/// See [`PendingJob::delivered`].
+#[derive(Debug, Default)]
+pub struct Delivered {
+    pub agent: String,
+    pub attempt: u32,
+    pub seq: u64,
 }
 
 struct Waiter {

@@ -186,6 +186,22 @@ pub async fn events(
     let Some(pending) = state.queue.get(job_id) else {
         return Ok(Json(EventAck { cancel: true }));
     };
+    let mut delivered = pending.delivered.lock().await;
+    if batch.seq > 0 {
+        if delivered.agent != batch.agent || delivered.attempt != batch.attempt {
+            *delivered = crate::queue::Delivered {
+                agent: batch.agent.clone(),
+                attempt: batch.attempt,
+                seq: 0,
+            };
+        }
+        if batch.seq <= delivered.seq {
+            // Stored already: the agent did not get the answer.
+            return Ok(Json(EventAck {
+                cancel: *pending.cancel.borrow(),
+            }));
+        }
+    }
     for record in &batch.records {
         // Agents report steps only; the job index is the server's.
         let record = match record {
@@ -253,6 +269,8 @@ pub async fn events(
         state.store.append_record(pending.run_id, &record).await?;
     }
     append_lines(&state, &pending, job_id, &batch.lines)?;
+    delivered.seq = delivered.seq.max(batch.seq);
+    drop(delivered);
     Ok(Json(EventAck {
         cancel: *pending.cancel.borrow(),
     }))
