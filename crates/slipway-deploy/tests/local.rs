@@ -246,16 +246,24 @@ async fn two_deployments_of_one_environment_never_interleave() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_deployment_stops_and_says_where_it_stood() {
+async fn a_cancelled_deployment_puts_back_what_it_touched() {
     let mut world = World::start(&THREE).await;
+    let deployer = Deployer::new(&world.state_dir);
+    let mut log = TestLog::default();
+    let strategy = rolling(1, 0);
+    let v1 = world.release("v1");
+    deployer
+        .deploy(request(&world, &v1, "v1", &strategy), &mut log, no_cancel())
+        .await
+        .expect("v1 everywhere");
+    let v1_digests = world.digests();
+
+    // v2's health checks take a while: the cancel lands during web-1's.
     if let Some(health) = world.env.service.health.as_mut() {
         health.successes = 20;
         health.max_wait = Duration::from_secs(10);
     }
-    let deployer = Deployer::new(&world.state_dir);
-    let mut log = TestLog::default();
-    let v1 = world.release("v1");
-    let strategy = rolling(1, 0);
+    let v2 = world.release("v2");
     let (cancel_tx, cancel) = watch::channel(false);
     let state_path = world.state_dir.join("staging/state.json");
     let canceller = tokio::spawn(async move {
@@ -270,7 +278,7 @@ async fn a_cancelled_deployment_stops_and_says_where_it_stood() {
         false
     });
     let error = deployer
-        .deploy(request(&world, &v1, "v1", &strategy), &mut log, cancel)
+        .deploy(request(&world, &v2, "v2", &strategy), &mut log, cancel)
         .await
         .expect_err("cancelled");
     assert!(canceller.await.expect("task"), "never saw a health check");
@@ -281,15 +289,23 @@ async fn a_cancelled_deployment_stops_and_says_where_it_stood() {
         .pop()
         .expect("record");
     assert_eq!(record.outcome, Outcome::Cancelled);
-    let state = world.state();
-    assert_eq!(state["targets"]["web-1"]["phase"], "failed");
-    assert_eq!(state["targets"]["web-1"]["message"], "cancelled");
-    assert_eq!(
-        state["targets"]["web-1"]["lb"], "drain",
-        "left out of the pool, and saying so"
-    );
     assert!(
-        state["targets"]["web-2"].is_null(),
-        "web-2 was never touched"
+        record
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("cancelled; the updated targets were rolled back")),
+        "{record:?}"
+    );
+    // web-1 serves v1 again, in the pool; the others were never touched.
+    assert_eq!(world.digests(), v1_digests);
+    let state = world.state();
+    assert_eq!(state["targets"]["web-1"]["phase"], "serving", "{state}");
+    assert_eq!(state["targets"]["web-1"]["lb"], "ready", "{state}");
+    let lines = log.0.lock().expect("log").clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("rollout stopped: cancelled; rolling back 1 target(s)")),
+        "{lines:?}"
     );
 }

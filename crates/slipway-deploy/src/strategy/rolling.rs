@@ -4,7 +4,9 @@
 //! failures are counted; more than `max_fail_percentage` of all targets
 //! stops the rollout, and every target this deployment touched goes back to
 //! the release it had before, through the same drain ─► install ─► health
-//! ─► ready path. Targets not reached are left alone.
+//! ─► ready path. Targets not reached are left alone. A cancel stops the
+//! rollout the same way (the rollback runs to its end) and the deployment
+//! ends `cancelled`.
 //!
 //! Failures within the threshold leave the failed targets drained (phase
 //! `failed`) and the deployment goes on; it then ends `succeeded` with a
@@ -75,6 +77,8 @@ pub async fn run(
     let mut failures: Vec<String> = Vec::new();
     // Set when the rollout cannot go on whatever the threshold (HAProxy unreachable).
     let mut broken = false;
+    // Cancelled: what was touched goes back, as after a failure.
+    let mut was_cancelled = false;
     let mut start = 0;
     for (number, size) in batch_sizes(&rolling.batch, todo.len())
         .into_iter()
@@ -85,7 +89,8 @@ pub async fn run(
         };
         start += size;
         if cancelled(&cancel) {
-            return ended(Outcome::Cancelled, Some("cancelled".to_owned()), records);
+            was_cancelled = true;
+            break;
         }
         if let Err(error) = ctx.reapply(log).await {
             failures.push(error);
@@ -134,13 +139,21 @@ pub async fn run(
             records.push(record);
         }
         if cancelled(&cancel) {
-            return ended(Outcome::Cancelled, Some("cancelled".to_owned()), records);
+            was_cancelled = true;
+            break;
         }
         if failures.len() > allowed {
             break;
         }
     }
-    if !broken && failures.len() <= allowed {
+    if was_cancelled && touched.is_empty() {
+        return ended(
+            Outcome::Cancelled,
+            Some("cancelled before any target was touched".to_owned()),
+            records,
+        );
+    }
+    if !broken && !was_cancelled && failures.len() <= allowed {
         if let Err(error) = ctx.reapply(log).await {
             failures.push(error);
         } else {
@@ -156,8 +169,12 @@ pub async fn run(
         }
     }
 
-    // Over the threshold: every touched target goes back.
-    let reason = failures.join("; ");
+    // Over the threshold, or cancelled: every touched target goes back.
+    let reason = if was_cancelled {
+        "cancelled".to_owned()
+    } else {
+        failures.join("; ")
+    };
     log.line(&format!(
         "rollout stopped: {reason}; rolling back {} target(s)",
         touched.len()
@@ -170,10 +187,16 @@ pub async fn run(
         .min(rolling.max_unavailable.unwrap_or(indices.len()))
         .max(1);
     let previous = std::sync::Arc::new(touched);
+    let (_, never) = tokio::sync::watch::channel(false);
     let results = run_concurrently(&ctx, &indices, concurrency, log, |index, mut task_log| {
         let ctx = ctx.clone();
         let previous = previous.clone();
-        let mut cancel = cancel.clone();
+        // A cancel is spent by now: the rollback runs to its end.
+        let mut cancel = if was_cancelled {
+            never.clone()
+        } else {
+            cancel.clone()
+        };
         async move {
             let before = previous
                 .iter()
@@ -200,7 +223,11 @@ pub async fn run(
     let _ = ctx.reapply(log).await;
     if rollback_failures.is_empty() {
         ended(
-            Outcome::RolledBack,
+            if was_cancelled {
+                Outcome::Cancelled
+            } else {
+                Outcome::RolledBack
+            },
             Some(format!(
                 "{reason}; the updated targets were rolled back to their previous release"
             )),
