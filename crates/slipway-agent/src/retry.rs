@@ -35,11 +35,7 @@ impl Backoff {
 }
 
 /// Resolves once the flag turns true; never, if its sender is gone.
-pub(crate) async fn raised(flag: &mut watch::Receiver<bool>) {
-    if flag.wait_for(|v| *v).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
+pub(crate) use slipway_engine::ports::cancel_raised as raised;
 
 /// Calls `call` until it succeeds or fails in a way retrying cannot fix;
 /// retryable failures wait with [`Backoff`]. `give_up` turning true stops

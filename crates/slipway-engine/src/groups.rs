@@ -284,7 +284,7 @@ pub(crate) fn launch_in_group<L: Launcher>(
                             return;
                         }
                     },
-                    () = cancelled(&mut run_cancel) => {
+                    () = crate::ports::cancel_raised(&mut run_cancel) => {
                         let reason = format!(
                             "the run was cancelled while the job waited for its concurrency group `{group}`"
                         );
@@ -339,18 +339,6 @@ pub(crate) fn launch_in_group<L: Launcher>(
         };
         let _ = done.send((job, outcome));
     });
-}
-
-/// Resolves once the run is cancelled (never if the signal closes first).
-async fn cancelled(cancel: &mut CancelSignal) {
-    loop {
-        if *cancel.borrow_and_update() {
-            return;
-        }
-        if cancel.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 #[cfg(test)]

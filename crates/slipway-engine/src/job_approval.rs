@@ -56,7 +56,7 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
                     // does not rely on it.
                     tokio::select! {
                         answer = approver.0.approve(request, &mut lines, &self.cancel) => answer,
-                        () = cancelled(&mut cancel) => Err("cancelled".to_string()),
+                        () = crate::ports::cancel_raised(&mut cancel) => Err("cancelled".to_string()),
                     }
                 }
             }
@@ -124,18 +124,6 @@ impl<E: Executor, S: Store> JobRunner<'_, E, S> {
 impl<S: Store> crate::job_single::SingleStep<S> {
     fn sink_line(&mut self, text: &str, masker: &crate::ports::SecretMasker) {
         MaskedLines::new(masker, &mut self.sink).line(text);
-    }
-}
-
-/// Resolves once the run is cancelled (never if the signal closes first).
-async fn cancelled(cancel: &mut crate::ports::CancelSignal) {
-    loop {
-        if *cancel.borrow_and_update() {
-            return;
-        }
-        if cancel.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
     }
 }
 

@@ -21,6 +21,13 @@ pub use slipway_spec::model::{HealthCheck, PullPolicy, Shell};
 /// Cancellation: the value flips to `true` once; executors kill what they run.
 pub type CancelSignal = tokio::sync::watch::Receiver<bool>;
 
+/// Resolves once `cancel` turns true (never if its sender goes away first).
+pub async fn cancel_raised(cancel: &mut CancelSignal) {
+    if cancel.wait_for(|raised| *raised).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Error from an executor or a workspace, already phrased for a user.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
