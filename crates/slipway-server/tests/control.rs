@@ -7,6 +7,21 @@ use std::time::Duration;
 
 use serde_json::json;
 
+/// Whether run `run` printed the line `text` within about 30 s.
+async fn printed(server: &common::TestServer, run: i64, text: &str) -> bool {
+    for _ in 0..300 {
+        if common::read_logs(server, run, "")
+            .await
+            .iter()
+            .any(|l| l["text"] == text)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_running_job() {
     let server = common::start(true).await;
@@ -17,13 +32,10 @@ async fn cancel_stops_a_running_job() {
     let (_, run) = server.post("/projects/demo/runs", json!({})).await;
     let id = run["id"].as_i64().expect("id");
     // Wait until the step printed, so the cancel reaches a running process.
-    for _ in 0..300 {
-        let lines = common::read_logs(&server, id, "").await;
-        if lines.iter().any(|l| l["text"] == "started") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        printed(&server, id, "started").await,
+        "the job never started"
+    );
     let (status, _) = server.post(&format!("/runs/{id}/cancel"), json!({})).await;
     assert_eq!(status, 200);
     let detail = server.wait_run(id).await;
@@ -115,16 +127,10 @@ async fn concurrency_groups_queue_in_order_or_cancel_in_progress() {
     common::project(&server, "superseded", &repo2).await;
     let (_, c) = server.post("/projects/superseded/runs", json!({})).await;
     let c = c["id"].as_i64().expect("c");
-    for _ in 0..300 {
-        if common::read_logs(&server, c, "")
-            .await
-            .iter()
-            .any(|l| l["text"] == "started")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        printed(&server, c, "started").await,
+        "the first job never started"
+    );
     let (_, d) = server.post("/projects/superseded/runs", json!({})).await;
     let d = d["id"].as_i64().expect("d");
     let first = server.wait_run(c).await;
@@ -176,16 +182,10 @@ async fn job_concurrency_groups_hold_across_runs() {
     common::project(&server, "superseded", &repo2).await;
     let (_, c) = server.post("/projects/superseded/runs", json!({})).await;
     let c = c["id"].as_i64().expect("c");
-    for _ in 0..300 {
-        if common::read_logs(&server, c, "")
-            .await
-            .iter()
-            .any(|l| l["text"] == "started")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        printed(&server, c, "started").await,
+        "the first job never started"
+    );
     let (_, d) = server.post("/projects/superseded/runs", json!({})).await;
     let d = d["id"].as_i64().expect("d");
     let first = server.wait_run(c).await;
@@ -195,21 +195,8 @@ async fn job_concurrency_groups_hold_across_runs() {
         "{first}"
     );
     // The newcomer runs (it is cancelled here only to end the test).
-    for _ in 0..300 {
-        if common::read_logs(&server, d, "")
-            .await
-            .iter()
-            .any(|l| l["text"] == "started")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        common::read_logs(&server, d, "")
-            .await
-            .iter()
-            .any(|l| l["text"] == "started"),
+        printed(&server, d, "started").await,
         "the newcomer never started"
     );
     let (_, cancel) = server.post(&format!("/runs/{d}/cancel"), json!({})).await;

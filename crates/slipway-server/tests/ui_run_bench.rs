@@ -90,14 +90,7 @@ async fn run_of(
     project: &str,
     pipeline: &str,
 ) -> (i64, tempfile::TempDir) {
-    let work = tempfile::tempdir().expect("tempdir");
-    let repo = common::repo(work.path(), &[("slipway.yml", pipeline)]);
-    common::project(server, project, &repo).await;
-    let (status, run) = server
-        .post(&format!("/projects/{project}/runs"), json!({}))
-        .await;
-    assert_eq!(status, 201, "{run}");
-    let id = run["id"].as_i64().expect("id");
+    let (id, work) = start_run(server, project, pipeline).await;
     // wait_run gives up after 60 s; a thousand jobs may take longer.
     for _ in 0..20 {
         let (_, detail) = server.get(&format!("/runs/{id}")).await;
