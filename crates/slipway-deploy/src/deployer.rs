@@ -509,7 +509,10 @@ impl Deployer {
             }
         };
         let strategy_record = StrategyRecord::of(strategy);
-        ctx.update_env(|s| s.last_strategy = Some(strategy_record.clone()))?;
+        ctx.update_env(|s| {
+            s.last_strategy = Some(strategy_record.clone());
+            s.rollout = None;
+        })?;
         let id = format!("{}-{}", environment.name, files.records()?.len() + 1);
         let record = DeploymentRecord {
             id,

@@ -136,6 +136,21 @@ pub struct EnvState {
     pub blue_green: Option<BlueGreenState>,
     /// The strategy of the last deployment, used by `rollback`.
     pub last_strategy: Option<StrategyRecord>,
+    /// Where a rolling deployment in progress stands; `None` between
+    /// deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutProgress>,
+}
+
+/// The step of a rolling deployment in progress, for people watching.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutProgress {
+    /// `batch 2 of 3`, or `rolling back`.
+    pub step: String,
+    /// The targets of that step, in order.
+    pub targets: Vec<String>,
+    /// The version being deployed.
+    pub version: String,
 }
 
 /// A strategy as recorded (the spec's types are not serialisable).

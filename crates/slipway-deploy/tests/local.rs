@@ -269,20 +269,32 @@ async fn a_cancelled_deployment_puts_back_what_it_touched() {
     let canceller = tokio::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::fs::read_to_string(&state_path).is_ok_and(|t| t.contains("\"checking\"")) {
+            if let Ok(text) = std::fs::read_to_string(&state_path)
+                && text.contains("\"checking\"")
+            {
                 let _ = cancel_tx.send(true);
-                return true;
+                return Some(text);
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        false
+        None
     });
     let error = deployer
         .deploy(request(&world, &v2, "v2", &strategy), &mut log, cancel)
         .await
         .expect_err("cancelled");
-    assert!(canceller.await.expect("task"), "never saw a health check");
+    let during = canceller
+        .await
+        .expect("task")
+        .expect("never saw a health check");
     assert!(matches!(error, DeployError::Cancelled), "{error:?}");
+    // While it ran, state.json said which batch (the environment page shows it).
+    let during: serde_json::Value = serde_json::from_str(&during).expect("state.json");
+    assert_eq!(
+        during["rollout"],
+        serde_json::json!({ "step": "batch 1 of 3", "targets": ["web-1"], "version": "v2" })
+    );
+    assert!(world.state()["rollout"].is_null(), "cleared at the end");
     let record = deployer
         .deployments("staging")
         .expect("records")

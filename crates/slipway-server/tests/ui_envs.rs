@@ -277,6 +277,7 @@ service:
         },
         "blue_green": null,
         "last_strategy": null,
+        "rollout": { "step": "batch 2 of 3", "targets": ["stable-2", "<b>"], "version": "v2" },
     });
     let dir = server
         .data
@@ -291,6 +292,7 @@ service:
         "<meta http-equiv=\"refresh\" content=\"2\">",
         "Deployment in progress",
         "<span class=\"badge s-run\">installing</span> stable-2 (v2)",
+        "<p class=\"rollout\"><strong>Batch 2 of 3</strong>: stable-2, &lt;b&gt; → v2</p>",
         "<td>1</td><td>10.0%</td>",
         "<td>3</td><td>30.0%</td>",
         "<td>6</td><td>60.0%</td>",

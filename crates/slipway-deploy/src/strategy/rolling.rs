@@ -18,7 +18,7 @@ use slipway_spec::deploy::{BatchSize, Rolling};
 use super::step::{self, Finish};
 use super::{Planned, SharedCtx, StrategyResult, cancelled, run_concurrently};
 use crate::DeployLog;
-use crate::state::{Outcome, Phase};
+use crate::state::{Outcome, Phase, RolloutProgress};
 
 /// The sizes of successive batches for `total` targets.
 pub fn batch_sizes(batch: &BatchSize, total: usize) -> Vec<usize> {
@@ -37,6 +37,18 @@ pub fn batch_sizes(batch: &BatchSize, total: usize) -> Vec<usize> {
         index += 1;
     }
     sizes
+}
+
+/// Records where the rollout stands in `state.json` (the environment page
+/// shows it); the deployer clears it when the deployment ends. Failing to
+/// write it stops nothing.
+fn show_progress(ctx: &SharedCtx, step: String, targets: &[&str], version: &str) {
+    let progress = RolloutProgress {
+        step,
+        targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+        version: version.to_owned(),
+    };
+    let _ = ctx.update_env(|state| state.rollout = Some(progress));
 }
 
 /// How many of `total` targets may fail before the rollout stops.
@@ -80,10 +92,9 @@ pub async fn run(
     // Cancelled: what was touched goes back, as after a failure.
     let mut was_cancelled = false;
     let mut start = 0;
-    for (number, size) in batch_sizes(&rolling.batch, todo.len())
-        .into_iter()
-        .enumerate()
-    {
+    let sizes = batch_sizes(&rolling.batch, todo.len());
+    let batches = sizes.len();
+    for (number, size) in sizes.into_iter().enumerate() {
         let Some(batch) = todo.get(start..start + size) else {
             break;
         };
@@ -103,6 +114,12 @@ pub async fn run(
             .map(|t| t.name.as_str())
             .collect();
         log.line(&format!("batch {}: {}", number + 1, names.join(", ")));
+        show_progress(
+            &ctx,
+            format!("batch {} of {batches}", number + 1),
+            &names,
+            &planned.version,
+        );
         let concurrency = ctx
             .parallelism
             .min(rolling.max_unavailable.unwrap_or(size))
@@ -182,6 +199,17 @@ pub async fn run(
     let mut rollback_failures = Vec::new();
     let _ = ctx.reapply(log).await;
     let indices: Vec<usize> = touched.iter().map(|(i, _)| *i).collect();
+    let touched_names: Vec<&str> = indices
+        .iter()
+        .filter_map(|&i| ctx.targets.get(i))
+        .map(|t| t.name.as_str())
+        .collect();
+    show_progress(
+        &ctx,
+        "rolling back".to_owned(),
+        &touched_names,
+        &planned.version,
+    );
     let concurrency = ctx
         .parallelism
         .min(rolling.max_unavailable.unwrap_or(indices.len()))

@@ -241,7 +241,20 @@ pub fn progress_html(out: &mut String, state: &EnvState) {
     if !in_progress(state) {
         return;
     }
-    out.push_str("<section aria-labelledby=\"progress-h\" class=\"progress\"><h2 id=\"progress-h\">Deployment in progress</h2><p role=\"status\">This page refreshes itself every 2 seconds while the deployment goes on.</p><ul>");
+    out.push_str("<section aria-labelledby=\"progress-h\" class=\"progress\"><h2 id=\"progress-h\">Deployment in progress</h2><p role=\"status\">This page refreshes itself every 2 seconds while the deployment goes on.</p>");
+    if let Some(rollout) = &state.rollout {
+        let mut step = escape(&rollout.step);
+        if let Some(first) = step.get(..1) {
+            step = format!("{}{}", first.to_uppercase(), &step[1..]);
+        }
+        let _ = write!(
+            out,
+            "<p class=\"rollout\"><strong>{step}</strong>: {} → {}</p>",
+            escape(&rollout.targets.join(", ")),
+            escape(&rollout.version)
+        );
+    }
+    out.push_str("<ul>");
     let order = [
         Phase::Draining,
         Phase::Deactivating,
