@@ -51,6 +51,8 @@ pub struct JobGroups {
 
 #[derive(Default)]
 struct Group {
+    /// The group's name for people (the key may carry a scope).
+    shown: String,
     holder: Option<Holder>,
     waiting: VecDeque<Waiter>,
 }
@@ -128,6 +130,7 @@ impl JobGroups {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let state = groups.entry(group.to_string()).or_default();
+        state.shown = shown.to_string();
         if cancel_in_progress {
             let reason = format!("superseded by {label} (concurrency group `{shown}`)");
             for waiter in state.waiting.drain(..) {
@@ -163,6 +166,20 @@ impl JobGroups {
                 })
             }
         }
+    }
+
+    /// What `label` waits for, if it waits in a group: the group's name
+    /// and who holds it.
+    pub fn waiting_for(&self, label: &str) -> Option<(String, String)> {
+        let groups = self
+            .groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        groups.values().find_map(|group| {
+            let waits = group.waiting.iter().any(|waiter| waiter.label == label);
+            let holder = group.holder.as_ref()?;
+            waits.then(|| (group.shown.clone(), holder.label.clone()))
+        })
     }
 
     /// `id` leaves the group (done, cancelled, or gave up waiting): when it
@@ -227,6 +244,13 @@ pub(crate) fn job_group(run: &RunContext, job: usize) -> Result<Option<(String, 
     Ok(Some((group, concurrency.cancel_in_progress)))
 }
 
+/// How a job instance is named to the people waiting for its group:
+/// `deploy (eu) of run 7` (`run` is the engine's run name: the server's
+/// run id, or `slipway run`'s number).
+pub fn job_label(key: &str, run: &str) -> String {
+    format!("{key} of run {run}")
+}
+
 /// Hands plan job `job` to `launcher` once it holds its group `group`
 /// (see [`job_group`]); its outcome reaches `done` as usual, and the slot
 /// is given back when it does. A job superseded while it waits, or whose
@@ -249,7 +273,7 @@ pub(crate) fn launch_in_group<L: Launcher>(
     } else {
         format!("{}/{group}", handle.scope)
     };
-    let label = format!("{key} of run {}", run.run);
+    let label = job_label(&key, &run.run);
     let joined = handle
         .groups
         .join(&scoped, &group, &label, cancel_in_progress);
@@ -366,6 +390,11 @@ mod tests {
         let mut second = queued(groups.join("deploy", "deploy", "run 2", false));
         let mut third = queued(groups.join("deploy", "deploy", "run 3", false));
         assert_eq!(second.held_by, "run 1");
+        assert_eq!(
+            groups.waiting_for("run 3"),
+            Some(("deploy".to_owned(), "run 1".to_owned()))
+        );
+        assert_eq!(groups.waiting_for("run 1"), None, "it holds the group");
         // Another group is independent.
         drop(holding(groups.join("other", "other", "run 4", false)));
         assert!(second.answer.try_recv().is_err(), "still waiting");

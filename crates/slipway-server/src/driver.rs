@@ -515,6 +515,13 @@ impl Runs {
     }
 
     /// Runs being driven now.
+    /// What job `key` of run `run_id` waits for, if it waits for its
+    /// concurrency group: the group and who holds it.
+    pub fn waiting_for_group(&self, run_id: Id, key: &str) -> Option<(String, String)> {
+        self.job_groups
+            .waiting_for(&slipway_engine::groups::job_label(key, &run_id.to_string()))
+    }
+
     pub fn driven(&self) -> usize {
         self.active.lock().map(|a| a.running.len()).unwrap_or(0)
     }

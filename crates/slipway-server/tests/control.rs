@@ -202,6 +202,48 @@ async fn job_concurrency_groups_hold_across_runs() {
     let (_, cancel) = server.post(&format!("/runs/{d}/cancel"), json!({})).await;
     assert_eq!(cancel["id"], d);
     assert_eq!(server.wait_run(d).await["run"]["status"], "cancelled");
+
+    // A job waiting for its group says so on its run's page.
+    let work3 = tempfile::tempdir().expect("tempdir");
+    let go = work3.path().join("go");
+    let holding = format!(
+        "on: {{ manual: {{}} }}\njobs:\n  deploy:\n    concurrency: shared\n    steps:\n      - run: echo holding; while [ ! -f {go} ]; do sleep 0.1; done\n",
+        go = go.display()
+    );
+    let repo3 = common::repo(work3.path(), &[("slipway.yml", &holding)]);
+    common::project(&server, "held", &repo3).await;
+    let (_, e) = server.post("/projects/held/runs", json!({})).await;
+    let e = e["id"].as_i64().expect("e");
+    assert!(
+        printed(&server, e, "holding").await,
+        "the first job never started"
+    );
+    let (_, f) = server.post("/projects/held/runs", json!({})).await;
+    let f = f["id"].as_i64().expect("f");
+    let expected = format!(
+        "<li>deploy: waiting, concurrency group <code>shared</code> is held by deploy of run {e}</li>"
+    );
+    let mut shown = String::new();
+    for _ in 0..300 {
+        shown = server
+            .client
+            .get(format!("{}/runs/{f}", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        if shown.contains(&expected) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(shown.contains(&expected), "{expected}\n{shown}");
+    std::fs::write(&go, "").expect("go");
+    assert_eq!(server.wait_run(e).await["run"]["status"], "succeeded");
+    assert_eq!(server.wait_run(f).await["run"]["status"], "succeeded");
     server.stop().await;
 }
 

@@ -171,7 +171,23 @@ async fn render_run(state: &AppState, viewer: &Viewer, id: Id) -> Result<Html<St
         }))
         .collect();
     body.push_str(&dag::svg(&nodes));
-    body.push_str("</div></section>");
+    body.push_str("</div>");
+    let held: Vec<String> = waiting
+        .iter()
+        .filter_map(|planned| {
+            let (group, holder) = state.runs.waiting_for_group(run.id, &planned.key)?;
+            Some(format!(
+                "<li>{}: waiting, concurrency group <code>{}</code> is held by {}</li>",
+                escape(&planned.key),
+                escape(&group),
+                escape(&holder)
+            ))
+        })
+        .collect();
+    if !held.is_empty() {
+        let _ = write!(body, "<ul class=\"group-waits\">{}</ul>", held.concat());
+    }
+    body.push_str("</section>");
     tests_html(&mut body, &tests);
     body.push_str(
         "<section aria-labelledby=\"jobs-h\"><h2 id=\"jobs-h\">Steps, caches and artifacts</h2>",
