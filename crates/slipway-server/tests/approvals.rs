@@ -42,24 +42,6 @@ jobs:
       - run: echo shipping
 "#;
 
-/// A user's token, with `role` on project `p`.
-async fn user(server: &common::TestServer, name: &str, role: Option<&str>) -> String {
-    let (status, created) = server.post("/users", json!({ "name": name })).await;
-    assert_eq!(status, 201, "{created}");
-    if let Some(role) = role {
-        let response = server
-            .client
-            .put(server.api(&format!("/projects/p/roles/{name}")))
-            .bearer_auth(&server.token)
-            .json(&json!({ "role": role }))
-            .send()
-            .await
-            .expect("set role");
-        assert_eq!(response.status().as_u16(), 204);
-    }
-    created["token"].as_str().expect("token").to_string()
-}
-
 async fn post_as(
     server: &common::TestServer,
     token: &str,
@@ -137,10 +119,10 @@ async fn an_approval_gate_on_postgresql() {
 async fn blocks_until_approved(server: common::TestServer) {
     let work = tempfile::tempdir().expect("tempdir");
     gated_project(&server, work.path(), GATED).await;
-    let alice = user(&server, "alice", Some("maintainer")).await;
-    let bob = user(&server, "bob", Some("maintainer")).await;
+    let alice = common::user(&server, "alice", Some("maintainer")).await;
+    let bob = common::user(&server, "bob", Some("maintainer")).await;
     // Named in `approvers:`: a viewer may approve.
-    let carol = user(&server, "carol", Some("viewer")).await;
+    let carol = common::user(&server, "carol", Some("viewer")).await;
     let run = start_run(&server, &alice).await;
 
     let gate = wait_gate(&server, run, "sign-off").await;
@@ -271,8 +253,8 @@ async fn a_user_without_the_role_gets_403_and_a_rejection_fails_the_job_with_its
     let server = common::start(true).await;
     let work = tempfile::tempdir().expect("tempdir");
     gated_project(&server, work.path(), GATED).await;
-    let dave = user(&server, "dave", Some("developer")).await;
-    let stranger = user(&server, "eve", None).await;
+    let dave = common::user(&server, "dave", Some("developer")).await;
+    let stranger = common::user(&server, "eve", None).await;
     let run = start_run(&server, &dave).await;
     wait_gate(&server, run, "sign-off").await;
     let votes = format!("/runs/{run}/jobs/sign-off/approvals");
@@ -347,7 +329,7 @@ async fn self_approval_false_refuses_the_runs_starter() {
     let server = common::start(true).await;
     let work = tempfile::tempdir().expect("tempdir");
     gated_project(&server, work.path(), GATED).await;
-    let alice = user(&server, "alice", Some("maintainer")).await;
+    let alice = common::user(&server, "alice", Some("maintainer")).await;
     let run = start_run(&server, &alice).await;
     wait_gate(&server, run, "sign-off").await;
     let (status, refused) = post_as(
@@ -446,7 +428,7 @@ async fn a_webhook_runs_starter_is_the_forges_sender() {
     let repo = common::repo(work.path(), &[("slipway.yml", ON_PUSH)]);
     let head = common::git(&repo, &["rev-parse", "HEAD"]);
     common::project(&server, "p", &repo).await;
-    let octocat = user(&server, "octocat", Some("maintainer")).await;
+    let octocat = common::user(&server, "octocat", Some("maintainer")).await;
     let body = json!({
         "ref": "refs/heads/main",
         "before": "0000000000000000000000000000000000000000",

@@ -7,59 +7,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-
-fn environment(port: u16, requires: &str) -> String {
-    format!(
-        r#"{requires}targets:
-  - name: one
-    kind: local
-    port: {port}
-service:
-  activate: {{ start: "$ARTIFACT --listen 127.0.0.1:$PORT --version v1" }}
-  health:
-    http: /healthz
-    interval: 50ms
-    timeout: 1s
-    max_wait: 20s
-"#
-    )
-}
-
-fn pipeline(demo: &Path) -> String {
-    format!(
-        r#"on: {{ manual: {{}} }}
-jobs:
-  build:
-    steps:
-      - run: mkdir -p dist && cp {demo} dist/app
-    artifacts:
-      app: dist/app
-  staging:
-    needs: [build]
-    deploy:
-      environment: staging
-      artifact: build.app
-      strategy:
-        rolling: {{ batch: 1 }}
-  sign-off:
-    needs: [staging]
-    approval:
-      timeout: 1h
-  production:
-    needs: [build, sign-off]
-    deploy:
-      environment: production
-      artifact: build.app
-      strategy:
-        rolling: {{ batch: 1, max_unavailable: 1 }}
-"#,
-        demo = demo.display()
-    )
-}
 
 async fn releases(server: &common::TestServer, query: &str) -> Vec<Value> {
     let (status, list) = server.get(&format!("/projects/shop/releases{query}")).await;
@@ -103,21 +53,25 @@ async fn releases_promotion_push_button_and_dora() {
     let repo = common::repo(
         work.path(),
         &[
-            ("slipway.yml", &pipeline(&common::demo_binary())),
+            (
+                "slipway.yml",
+                &common::release_pipeline(&common::demo_binary()),
+            ),
             (
                 ".slipway/environments/staging.yml",
-                &environment(staging_port, ""),
+                &common::demo_environment("", "one", staging_port),
             ),
             (
                 ".slipway/environments/production.yml",
-                &environment(production_port, "requires: [staging]\n"),
+                &common::demo_environment("requires: [staging]\n", "one", production_port),
             ),
             // Frozen for this whole century: only an admin's override deploys there.
             (
                 ".slipway/environments/frozen.yml",
-                &environment(
-                    frozen_port,
+                &common::demo_environment(
                     "freeze:\n  - {name: forever, from: 2000-01-01T00:00:00Z, until: 2100-01-01T00:00:00Z}\n",
+                    "one",
+                    frozen_port,
                 ),
             ),
         ],

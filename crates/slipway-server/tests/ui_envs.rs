@@ -7,58 +7,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
 
 /// An approval comment no page may interpret as markup.
 const HOSTILE: &str = "<script>alert(\"pwned\")</script> ship it & go";
-
-fn environment(port: u16) -> String {
-    format!(
-        r#"targets:
-  - name: web-1
-    kind: local
-    port: {port}
-service:
-  activate: {{ start: "$ARTIFACT --listen 127.0.0.1:$PORT --version v1" }}
-  health:
-    http: /healthz
-    interval: 50ms
-    timeout: 1s
-    max_wait: 20s
-"#
-    )
-}
-
-fn pipeline(demo: &Path) -> String {
-    format!(
-        r#"on: {{ manual: {{}} }}
-jobs:
-  build:
-    steps:
-      - run: mkdir -p dist && cp {demo} dist/app
-    artifacts:
-      app: dist/app
-  staging:
-    needs: [build]
-    deploy:
-      environment: staging
-      artifact: build.app
-  sign-off:
-    needs: [staging]
-    approval:
-      timeout: 1h
-  production:
-    needs: [build, sign-off]
-    deploy:
-      environment: production
-      artifact: build.app
-"#,
-        demo = demo.display()
-    )
-}
 
 /// A UI page: its status and HTML.
 async fn page(server: &common::TestServer, path: &str) -> (u16, String) {
@@ -87,14 +41,17 @@ async fn environment_and_release_pages_after_a_real_release() {
     let repo = common::repo(
         work.path(),
         &[
-            ("slipway.yml", &pipeline(&common::demo_binary())),
+            (
+                "slipway.yml",
+                &common::release_pipeline(&common::demo_binary()),
+            ),
             (
                 ".slipway/environments/staging.yml",
-                &environment(common::free_port()),
+                &common::demo_environment("", "web-1", common::free_port()),
             ),
             (
                 ".slipway/environments/production.yml",
-                &environment(common::free_port()),
+                &common::demo_environment("", "web-1", common::free_port()),
             ),
         ],
     );

@@ -9,7 +9,6 @@
 mod browser;
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -20,51 +19,6 @@ use browser::Browser;
 const HOSTILE: &str = "<script>alert(\"pwned\")</script> ship it & go";
 const PASSWORD: &str = "correct horse battery staple";
 
-fn environment(port: u16) -> String {
-    format!(
-        r#"targets:
-  - name: web-1
-    kind: local
-    port: {port}
-service:
-  activate: {{ start: "$ARTIFACT --listen 127.0.0.1:$PORT --version v1" }}
-  health:
-    http: /healthz
-    interval: 50ms
-    timeout: 1s
-    max_wait: 20s
-"#
-    )
-}
-
-fn pipeline(demo: &Path) -> String {
-    format!(
-        r#"on: {{ manual: {{}} }}
-jobs:
-  build:
-    steps:
-      - run: mkdir -p dist && cp {demo} dist/app
-    artifacts:
-      app: dist/app
-  staging:
-    needs: [build]
-    deploy:
-      environment: staging
-      artifact: build.app
-  sign-off:
-    needs: [staging]
-    approval:
-      timeout: 1h
-  production:
-    needs: [build, sign-off]
-    deploy:
-      environment: production
-      artifact: build.app
-"#,
-        demo = demo.display()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn see_the_release_appear_in_the_environments_timeline() {
     let browser = Browser::start().await;
@@ -73,14 +27,17 @@ async fn see_the_release_appear_in_the_environments_timeline() {
     let repo = common::repo(
         work.path(),
         &[
-            ("slipway.yml", &pipeline(&common::demo_binary())),
+            (
+                "slipway.yml",
+                &common::release_pipeline(&common::demo_binary()),
+            ),
             (
                 ".slipway/environments/staging.yml",
-                &environment(common::free_port()),
+                &common::demo_environment("", "web-1", common::free_port()),
             ),
             (
                 ".slipway/environments/production.yml",
-                &environment(common::free_port()),
+                &common::demo_environment("", "web-1", common::free_port()),
             ),
         ],
     );

@@ -478,15 +478,7 @@ async fn wrong_passwords_lock_the_name_and_sign_ins_are_audited() {
     let (server, _work) = setup().await;
     let (status, _) = server.post("/users", json!({ "name": "dora" })).await;
     assert_eq!(status, 201);
-    let response = server
-        .client
-        .put(server.api("/users/dora/password"))
-        .bearer_auth(&server.token)
-        .json(&json!({ "password": "doras password" }))
-        .send()
-        .await
-        .expect("password");
-    assert_eq!(response.status().as_u16(), 204);
+    common::set_password(&server, "dora", "doras password").await;
     let attempt = |user: &'static str, password: String| {
         let url = format!("{}/login", server.url);
         async move {

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const PIPELINE: &str = r#"
 on: { manual: {} }
@@ -42,24 +42,6 @@ jobs:
       - run: echo publish
 "#;
 
-async fn start_run(
-    server: &common::TestServer,
-    project: &str,
-    pipeline: &str,
-) -> (i64, tempfile::TempDir) {
-    let work = tempfile::tempdir().expect("tempdir");
-    let repo = common::repo(
-        work.path(),
-        &[("slipway.yml", pipeline), ("src/a.txt", "a")],
-    );
-    common::project(server, project, &repo).await;
-    let (status, run) = server
-        .post(&format!("/projects/{project}/runs"), json!({}))
-        .await;
-    assert_eq!(status, 201, "{run}");
-    (run["id"].as_i64().expect("id"), work)
-}
-
 fn job_id(detail: &Value, key: &str) -> i64 {
     detail["jobs"]
         .as_array()
@@ -71,7 +53,12 @@ fn job_id(detail: &Value, key: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_page_shows_the_dag_steps_artifacts_and_tests() {
     let server = common::start(true).await;
-    let (run, _work) = start_run(&server, "p", PIPELINE).await;
+    let (run, _work) = common::project_run(
+        &server,
+        "p",
+        &[("slipway.yml", PIPELINE), ("src/a.txt", "a")],
+    )
+    .await;
     let detail = server.wait_run(run).await;
     assert_eq!(detail["run"]["status"], "failed", "{detail}");
     let admin = Session::admin(&server).await;
@@ -132,7 +119,12 @@ async fn run_page_shows_the_dag_steps_artifacts_and_tests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_pages_by_line_last_and_search() {
     let server = common::start(true).await;
-    let (run, _work) = start_run(&server, "p", PIPELINE).await;
+    let (run, _work) = common::project_run(
+        &server,
+        "p",
+        &[("slipway.yml", PIPELINE), ("src/a.txt", "a")],
+    )
+    .await;
     let detail = server.wait_run(run).await;
     let build = job_id(&detail, "build");
     let admin = Session::admin(&server).await;
@@ -222,7 +214,8 @@ jobs:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_tail_sends_lines_while_the_step_runs() {
     let server = common::start(true).await;
-    let (run, _work) = start_run(&server, "p", SLOW).await;
+    let (run, _work) =
+        common::project_run(&server, "p", &[("slipway.yml", SLOW), ("src/a.txt", "a")]).await;
     let admin = Session::admin(&server).await;
     // Wait for the job to exist and run.
     let mut job = None;
@@ -303,7 +296,8 @@ jobs:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approving_a_gate_from_the_page() {
     let server = common::start(true).await;
-    let (run, _work) = start_run(&server, "p", GATED).await;
+    let (run, _work) =
+        common::project_run(&server, "p", &[("slipway.yml", GATED), ("src/a.txt", "a")]).await;
     let viewer = Session::user(&server, "vic", Some("viewer")).await;
     let dev = Session::user(&server, "dana", Some("developer")).await;
     // Wait for the gate.
@@ -385,20 +379,7 @@ impl Session {
 
     /// A new user with `role` on project `p`.
     async fn user(server: &common::TestServer, name: &str, role: Option<&str>) -> Session {
-        let (status, created) = server.post("/users", json!({ "name": name })).await;
-        assert_eq!(status, 201, "{created}");
-        if let Some(role) = role {
-            let response = server
-                .client
-                .put(server.api(&format!("/projects/p/roles/{name}")))
-                .bearer_auth(&server.token)
-                .json(&json!({ "role": role }))
-                .send()
-                .await
-                .expect("set role");
-            assert_eq!(response.status().as_u16(), 204);
-        }
-        let token = created["token"].as_str().expect("token").to_string();
+        let token = common::user(server, name, role).await;
         Session::with_token(server, token)
     }
 
@@ -472,7 +453,8 @@ impl Session {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_and_retry_forms() {
     let server = common::start(true).await;
-    let (run, _work) = start_run(&server, "p", SLOW).await;
+    let (run, _work) =
+        common::project_run(&server, "p", &[("slipway.yml", SLOW), ("src/a.txt", "a")]).await;
     let viewer = Session::user(&server, "vic", Some("viewer")).await;
     let dev = Session::user(&server, "dana", Some("developer")).await;
     let mut html = String::new();

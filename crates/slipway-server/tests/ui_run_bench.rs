@@ -57,22 +57,6 @@ jobs:
       - run: seq 1 1000000 && sleep 900
 "#;
 
-/// Starts a run of `pipeline` without waiting for it.
-async fn start_run(
-    server: &common::TestServer,
-    project: &str,
-    pipeline: &str,
-) -> (i64, tempfile::TempDir) {
-    let work = tempfile::tempdir().expect("tempdir");
-    let repo = common::repo(work.path(), &[("slipway.yml", pipeline)]);
-    common::project(server, project, &repo).await;
-    let (status, run) = server
-        .post(&format!("/projects/{project}/runs"), json!({}))
-        .await;
-    assert_eq!(status, 201, "{run}");
-    (run["id"].as_i64().expect("id"), work)
-}
-
 /// The first job's first step's log page path, once the job has started.
 async fn log_path(server: &common::TestServer, run: i64) -> String {
     for _ in 0..600 {
@@ -90,7 +74,7 @@ async fn run_of(
     project: &str,
     pipeline: &str,
 ) -> (i64, tempfile::TempDir) {
-    let (id, work) = start_run(server, project, pipeline).await;
+    let (id, work) = common::project_run(server, project, &[("slipway.yml", pipeline)]).await;
     // wait_run gives up after 60 s; a thousand jobs may take longer.
     for _ in 0..20 {
         let (_, detail) = server.get(&format!("/runs/{id}")).await;
@@ -139,7 +123,8 @@ async fn bench_run_page_and_log_pages() {
     let setup = Instant::now();
     let (big, _w1) = run_of(&server, "big", &thousand_jobs()).await;
     let (logs, _w2) = run_of(&server, "logs", MILLION).await;
-    let (live_run, _w3) = start_run(&server, "live", MILLION_LIVE).await;
+    let (live_run, _w3) =
+        common::project_run(&server, "live", &[("slipway.yml", MILLION_LIVE)]).await;
     let live = log_path(&server, live_run).await;
     // Until all the lines have reached the server (bounded, not timed).
     let mut total = 0;

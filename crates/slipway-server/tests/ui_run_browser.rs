@@ -19,19 +19,6 @@ async fn script(browser: &Browser, code: &str) -> Value {
 
 const PASSWORD: &str = "correct horse battery";
 
-/// Gives `name` the test password (with the administrator's token).
-async fn set_password(server: &common::TestServer, name: &str) {
-    let response = server
-        .client
-        .put(server.api(&format!("/users/{name}/password")))
-        .bearer_auth(&server.token)
-        .json(&json!({ "password": PASSWORD }))
-        .send()
-        .await
-        .expect("set password");
-    assert_eq!(response.status().as_u16(), 204, "password of {name}");
-}
-
 /// Signs `browser` in as `name` through the login form.
 async fn sign_in(browser: &Browser, server: &common::TestServer, name: &str) {
     browser.login(server, name, PASSWORD).await;
@@ -44,27 +31,8 @@ async fn sign_in(browser: &Browser, server: &common::TestServer, name: &str) {
 
 /// A new user with `role` on project `p` and the test password.
 async fn user(server: &common::TestServer, name: &str, role: &str) {
-    let (status, created) = server.post("/users", json!({ "name": name })).await;
-    assert_eq!(status, 201, "{created}");
-    let response = server
-        .client
-        .put(server.api(&format!("/projects/p/roles/{name}")))
-        .bearer_auth(&server.token)
-        .json(&json!({ "role": role }))
-        .send()
-        .await
-        .expect("set role");
-    assert_eq!(response.status().as_u16(), 204);
-    set_password(server, name).await;
-}
-
-async fn start_run(server: &common::TestServer, pipeline: &str) -> (i64, tempfile::TempDir) {
-    let work = tempfile::tempdir().expect("tempdir");
-    let repo = common::repo(work.path(), &[("slipway.yml", pipeline)]);
-    common::project(server, "p", &repo).await;
-    let (status, run) = server.post("/projects/p/runs", json!({})).await;
-    assert_eq!(status, 201, "{run}");
-    (run["id"].as_i64().expect("id"), work)
+    common::user(server, name, Some(role)).await;
+    common::set_password(server, name, PASSWORD).await;
 }
 
 async fn run_status(server: &common::TestServer, run: i64) -> String {
@@ -84,10 +52,10 @@ jobs:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_arrive_live_in_the_browser() {
     let server = common::start(true).await;
-    set_password(&server, "admin").await;
+    common::set_password(&server, "admin", PASSWORD).await;
     let browser = Browser::start().await;
     sign_in(&browser, &server, "admin").await;
-    let (run, _work) = start_run(&server, SLOW).await;
+    let (run, _work) = common::project_run(&server, "p", &[("slipway.yml", SLOW)]).await;
     let mut job = None;
     for _ in 0..100 {
         let (_, detail) = server.get(&format!("/runs/{run}")).await;
@@ -175,10 +143,10 @@ jobs:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_test_opens_first() {
     let server = common::start(true).await;
-    set_password(&server, "admin").await;
+    common::set_password(&server, "admin", PASSWORD).await;
     let browser = Browser::start().await;
     sign_in(&browser, &server, "admin").await;
-    let (run, _work) = start_run(&server, FAILING_TEST).await;
+    let (run, _work) = common::project_run(&server, "p", &[("slipway.yml", FAILING_TEST)]).await;
     server.wait_run(run).await;
     browser.goto(&format!("{}/runs/{run}", server.url)).await;
     let text = browser
@@ -225,7 +193,7 @@ jobs:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approving_a_gated_job_in_the_browser() {
     let server = common::start(true).await;
-    let (run, _work) = start_run(&server, GATED).await;
+    let (run, _work) = common::project_run(&server, "p", &[("slipway.yml", GATED)]).await;
     user(&server, "vic", "viewer").await;
     user(&server, "dana", "developer").await;
     let browser = Browser::start().await;

@@ -187,6 +187,105 @@ pub async fn project(server: &TestServer, name: &str, repo: &Path) -> Value {
     created
 }
 
+/// A project `project` of a new repository holding `files`, and a manual
+/// run of it: the run's id and the directory holding the repository.
+pub async fn project_run(
+    server: &TestServer,
+    project: &str,
+    files: &[(&str, &str)],
+) -> (i64, tempfile::TempDir) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = self::repo(work.path(), files);
+    self::project(server, project, &repo).await;
+    let (status, run) = server
+        .post(&format!("/projects/{project}/runs"), serde_json::json!({}))
+        .await;
+    assert_eq!(status, 201, "{run}");
+    (run["id"].as_i64().expect("run id"), work)
+}
+
+/// A new user, with `role` on project `p` when given; their first token.
+pub async fn user(server: &TestServer, name: &str, role: Option<&str>) -> String {
+    let (status, created) = server
+        .post("/users", serde_json::json!({ "name": name }))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    if let Some(role) = role {
+        let response = server
+            .client
+            .put(server.api(&format!("/projects/p/roles/{name}")))
+            .bearer_auth(&server.token)
+            .json(&serde_json::json!({ "role": role }))
+            .send()
+            .await
+            .expect("set role");
+        assert_eq!(response.status().as_u16(), 204, "role of {name}");
+    }
+    created["token"].as_str().expect("token").to_string()
+}
+
+/// Sets `name`'s web UI password with the administrator's token.
+pub async fn set_password(server: &TestServer, name: &str, password: &str) {
+    let response = server
+        .client
+        .put(server.api(&format!("/users/{name}/password")))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({ "password": password }))
+        .send()
+        .await
+        .expect("set password");
+    assert_eq!(response.status().as_u16(), 204, "password of {name}");
+}
+
+/// An environment of one local target `name` on `port` running the demo
+/// service (the artifact), with `head` (e.g. `requires: staging`) first.
+pub fn demo_environment(head: &str, name: &str, port: u16) -> String {
+    format!(
+        r#"{head}targets:
+  - name: {name}
+    kind: local
+    port: {port}
+service:
+  activate: {{ start: "$ARTIFACT --listen 127.0.0.1:$PORT --version v1" }}
+  health:
+    http: /healthz
+    interval: 50ms
+    timeout: 1s
+    max_wait: 20s
+"#
+    )
+}
+
+/// A pipeline that builds the demo binary as an artifact and releases it
+/// to staging, then, after a sign-off gate, to production.
+pub fn release_pipeline(demo: &Path) -> String {
+    format!(
+        r#"on: {{ manual: {{}} }}
+jobs:
+  build:
+    steps:
+      - run: mkdir -p dist && cp {demo} dist/app
+    artifacts:
+      app: dist/app
+  staging:
+    needs: [build]
+    deploy:
+      environment: staging
+      artifact: build.app
+  sign-off:
+    needs: [staging]
+    approval:
+      timeout: 1h
+  production:
+    needs: [build, sign-off]
+    deploy:
+      environment: production
+      artifact: build.app
+"#,
+        demo = demo.display()
+    )
+}
+
 /// Waits until `check` holds for the project's run list.
 pub async fn wait_runs(
     server: &TestServer,
